@@ -1,0 +1,284 @@
+"""Reading and validating the platform's configuration from the environment.
+
+Every variable the platform reads is declared once in :data:`VARIABLES` (name, default, meaning).
+``settings.py`` reads them through :class:`Environment`, ``.env.example`` documents them, and a
+test checks that the two and ``docker-compose.yml`` agree. Bad values raise
+:class:`ConfigurationError` whose message names the variable; ``manage.py``, the WSGI entry point
+and the Celery app print that one line instead of a traceback.
+
+This module imports no Django so that it can be used before settings exist.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+
+class ConfigurationError(Exception):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str | None
+    help: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "DEBUG", "false", "Development mode (detailed error pages). Never true in production."
+    ),
+    Variable(
+        "SECRET_KEY",
+        None,
+        "Django's signing key. Required when DEBUG is false: production refuses to start without "
+        "one. Generate with: python -c 'import secrets; print(secrets.token_urlsafe(50))'",
+    ),
+    Variable(
+        "ALLOWED_HOSTS",
+        "localhost,127.0.0.1,[::1]",
+        "Comma-separated host names the site answers to.",
+    ),
+    Variable(
+        "CSRF_TRUSTED_ORIGINS",
+        "",
+        "Comma-separated origins (scheme://host) allowed for CSRF behind a proxy.",
+    ),
+    Variable(
+        "DATABASE_URL",
+        "sqlite:///var/db.sqlite3",
+        "Database URL: sqlite:///relative/or//absolute/path or "
+        "postgres://user:password@host:5432/dbname. Default: an SQLite file under var/.",
+    ),
+    Variable(
+        "REDIS_URL",
+        "",
+        "Redis URL (redis://host:6379/0). Used as Celery broker and result backend when "
+        "CELERY_BROKER_URL is not set.",
+    ),
+    Variable(
+        "CELERY_BROKER_URL",
+        "",
+        "Celery broker URL. Default: REDIS_URL if set, else a file-system broker under var/ that "
+        "needs no server (one machine only).",
+    ),
+    Variable(
+        "CELERY_RESULT_BACKEND",
+        "",
+        "Celery result backend. Default: the Redis broker, or files under var/ with the "
+        "file-system broker.",
+    ),
+    Variable(
+        "CELERY_TASK_ALWAYS_EAGER",
+        "false",
+        "Run tasks in-process instead of sending them to a worker (no worker needed).",
+    ),
+    Variable("CELERY_TASK_TIME_LIMIT", "3600", "Hard time limit of a task, in seconds."),
+    Variable("CELERY_TASK_SOFT_TIME_LIMIT", "3300", "Soft time limit of a task, in seconds."),
+    Variable("MEDIA_ROOT", "var/media", "Where uploaded and computed files are stored."),
+    Variable("STATIC_ROOT", "var/static", "Where collectstatic gathers static files."),
+    Variable(
+        "EXPLAINERS_DEVICE",
+        "auto",
+        "Device for saliency work: auto (CUDA when available, else CPU), cpu, cuda or cuda:N.",
+    ),
+    Variable(
+        "SECURE_SSL_REDIRECT",
+        "",
+        "Redirect HTTP to HTTPS. Default: true when DEBUG is false.",
+    ),
+    Variable("SECURE_HSTS_SECONDS", "31536000", "HSTS max-age when DEBUG is false."),
+    Variable(
+        "SECURE_PROXY_SSL_HEADER",
+        "",
+        "Header set by a TLS-terminating proxy, e.g. HTTP_X_FORWARDED_PROTO=https.",
+    ),
+    Variable("LOG_LEVEL", "INFO", "Log level of the platform's loggers."),
+)
+
+VARIABLE_NAMES = frozenset(v.name for v in VARIABLES)
+_DEFAULTS = {v.name: v.default for v in VARIABLES}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file of ``KEY=VALUE`` lines (``#`` comments, optional quotes)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise ConfigurationError(f"{path}:{number}: expected KEY=VALUE, got {raw!r}")
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+class Environment:
+    """Typed access to the declared variables: the process environment wins over ``.env``."""
+
+    def __init__(self, environ: Mapping[str, str], dotenv: Mapping[str, str] | None = None):
+        self._values = {**(dotenv or {}), **environ}
+
+    def raw(self, name: str) -> str | None:
+        if name not in VARIABLE_NAMES:
+            raise KeyError(f"{name} is not a declared configuration variable")
+        value = self._values.get(name)
+        return value if value is not None else _DEFAULTS[name]
+
+    def string(self, name: str) -> str:
+        return self.raw(name) or ""
+
+    def boolean(self, name: str, default: bool | None = None) -> bool:
+        value = (self.raw(name) or "").strip().lower()
+        if value == "" and default is not None:
+            return default
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise ConfigurationError(f"{name} must be true or false, got {value!r}")
+
+    def integer(self, name: str, minimum: int = 0) -> int:
+        value = self.string(name).strip()
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be an integer, got {value!r}") from None
+        if number < minimum:
+            raise ConfigurationError(f"{name} must be at least {minimum}, got {number}")
+        return number
+
+    def items(self, name: str) -> list[str]:
+        return [item.strip() for item in self.string(name).split(",") if item.strip()]
+
+    def path(self, name: str, base: Path) -> Path:
+        value = self.string(name).strip()
+        if not value:
+            raise ConfigurationError(f"{name} must not be empty")
+        path = Path(value)
+        return path if path.is_absolute() else base / path
+
+    def device(self) -> str:
+        value = self.string("EXPLAINERS_DEVICE").strip().lower()
+        if not _DEVICE.match(value):
+            raise ConfigurationError(
+                f"EXPLAINERS_DEVICE must be auto, cpu, cuda or cuda:N, got {value!r}"
+            )
+        return value
+
+
+def parse_database_url(url: str, base: Path) -> dict[str, object]:
+    """Turn ``DATABASE_URL`` into a Django ``DATABASES['default']`` entry.
+
+    SQLite runs in WAL mode with ``BEGIN IMMEDIATE`` transactions so that the web server and a
+    worker process can write to the same file; PostgreSQL keeps connections for a minute and
+    checks them before use.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        raw_path = url[len("sqlite://") :]
+        if raw_path in ("", "/"):
+            raise ConfigurationError(
+                "DATABASE_URL: an SQLite URL needs a file path, e.g. sqlite:///var/db.sqlite3"
+            )
+        name = raw_path[1:] if raw_path.startswith("/") else raw_path
+        # sqlite:///relative/path and sqlite:////absolute/path, as dj-database-url reads them.
+        path = Path(name) if name.startswith("/") or name == ":memory:" else base / name
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(path),
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    if scheme in ("postgres", "postgresql", "pgsql"):
+        name = parts.path.lstrip("/")
+        if not parts.hostname or not name:
+            raise ConfigurationError(
+                "DATABASE_URL is malformed: a PostgreSQL URL needs a host and a database name, "
+                "e.g. postgres://user:password@127.0.0.1:5432/studyplatform"
+            )
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigurationError(
+                "DATABASE_URL is malformed: the port is not a number"
+            ) from None
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": parts.username or "",
+            "PASSWORD": parts.password or "",
+            "HOST": parts.hostname,
+            "PORT": str(port or 5432),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    raise ConfigurationError(
+        f"DATABASE_URL is malformed or has an unsupported scheme {scheme!r}: use "
+        "sqlite:///path/to/db.sqlite3 or postgres://user:password@host:5432/dbname"
+    )
+
+
+@dataclass(frozen=True)
+class CeleryUrls:
+    broker: str
+    backend: str
+    filesystem_folder: Path | None
+
+
+def resolve_celery_urls(env: Environment, var_dir: Path) -> CeleryUrls:
+    """Broker and result backend: explicit, else Redis, else a server-less file-system broker."""
+    broker = env.string("CELERY_BROKER_URL").strip() or env.string("REDIS_URL").strip()
+    backend = env.string("CELERY_RESULT_BACKEND").strip()
+    if not broker:
+        folder = var_dir / "celery"
+        return CeleryUrls("filesystem://", backend or f"file://{folder / 'results'}", folder)
+    name = "CELERY_BROKER_URL" if env.string("CELERY_BROKER_URL").strip() else "REDIS_URL"
+    scheme = urlsplit(broker).scheme
+    if scheme not in {"redis", "rediss", "amqp", "pyamqp", "filesystem", "memory"}:
+        raise ConfigurationError(
+            f"{name} is malformed or has an unsupported scheme {scheme!r}: use redis://host:6379/0"
+        )
+    if scheme in {"redis", "rediss"}:
+        try:
+            _ = urlsplit(broker).port
+        except ValueError:
+            raise ConfigurationError(f"{name} is malformed: the port is not a number") from None
+    if scheme == "filesystem":
+        folder = var_dir / "celery"
+        return CeleryUrls(broker, backend or f"file://{folder / 'results'}", folder)
+    return CeleryUrls(broker, backend or broker, None)
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a URL for logs and the health endpoint."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load(base_dir: Path) -> Environment:
+    """The environment for this process: ``os.environ`` over the project's ``.env`` file."""
+    return Environment(os.environ, read_dotenv(base_dir / ".env"))

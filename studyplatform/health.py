@@ -1,0 +1,98 @@
+"""Reachability of the services the platform needs: the database and the Celery broker.
+
+Used by ``/healthz``, ``manage.py check_services`` and the worker's start-up check. Each failure
+message names the configuration variable to fix.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+from kombu import Connection
+
+from studyplatform.envconfig import redact_url
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    ok: bool
+    detail: str
+    latency_ms: float
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _broker_variable() -> str:
+    env = settings.env if hasattr(settings, "env") else None
+    if env is not None and env.string("CELERY_BROKER_URL").strip():
+        return "CELERY_BROKER_URL"
+    if env is not None and env.string("REDIS_URL").strip():
+        return "REDIS_URL"
+    return "CELERY_BROKER_URL"
+
+
+def check_database(alias: str = "default") -> ServiceStatus:
+    started = time.perf_counter()
+    engine = str(settings.DATABASES[alias]["ENGINE"]).rsplit(".", 1)[-1]
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        return ServiceStatus(
+            "database",
+            False,
+            f"DATABASE_URL: cannot reach the {engine} database: {first_line}",
+            _elapsed(started),
+        )
+    return ServiceStatus("database", True, engine, _elapsed(started))
+
+
+def check_broker(timeout: float = 3.0) -> ServiceStatus:
+    started = time.perf_counter()
+    url = str(settings.CELERY_BROKER_URL)
+    shown = redact_url(url)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return ServiceStatus("broker", True, "tasks run in-process (eager)", _elapsed(started))
+    folder = settings.CELERY_FILESYSTEM_FOLDER
+    if url.startswith("filesystem://") and folder is not None:
+        queue = Path(folder) / "queue"
+        ok = queue.is_dir() and _writable(queue)
+        detail = f"file-system broker in {queue}" if ok else f"cannot write to {queue}"
+        return ServiceStatus("broker", ok, detail, _elapsed(started))
+    try:
+        with Connection(url, connect_timeout=timeout) as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as error:  # kombu raises transport-specific errors
+        return ServiceStatus(
+            "broker",
+            False,
+            f"{_broker_variable()}: cannot reach the Celery broker at {shown}: {error}",
+            _elapsed(started),
+        )
+    return ServiceStatus("broker", True, shown, _elapsed(started))
+
+
+def check_all() -> list[ServiceStatus]:
+    return [check_database(), check_broker()]
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder / ".healthz-probe"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def _elapsed(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

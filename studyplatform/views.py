@@ -1,0 +1,35 @@
+"""Site-wide pages: home, researcher dashboard, health."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from studyplatform.health import check_all
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html")
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "researcher/dashboard.html")
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database and broker reachability as JSON; 200 when both are up, 503 otherwise."""
+    statuses = check_all()
+    ok = all(status.ok for status in statuses)
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "services": {status.name: status.as_dict() for status in statuses},
+    }
+    return JsonResponse(body, status=200 if ok else 503)

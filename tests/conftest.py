@@ -1,0 +1,57 @@
+"""Shared test fixtures.
+
+``shared_data_dir`` points at ``../shared/data`` beside the project root (or ``SHARED_DATA_DIR``).
+It is present in development and CI; tests that need it are skipped with a clear reason when it is
+absent (a fresh clone on another machine).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _shared_data_dir() -> Path:
+    return Path(os.environ.get("SHARED_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    path = _shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path} (set SHARED_DATA_DIR); CI always has it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def imagenet_sample_dir(shared_data_dir: Path) -> Path:
+    path = shared_data_dir / "imagenet-sample"
+    if not (path / "labels.csv").is_file():
+        pytest.skip(f"ImageNet sample not found at {path}; CI always has it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_data_dir(shared_data_dir: Path) -> Path:
+    path = shared_data_dir / "reference"
+    if not path.is_dir():
+        pytest.skip(f"reference data not found at {path}; CI always has it")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process_unless_system(request: pytest.FixtureRequest):
+    """Unit tests run Celery tasks in-process; system tests send them to a real worker."""
+    if request.node.get_closest_marker("system") or not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        yield  # pure-core runs (-p no:django) need no Celery app at all
+        return
+    from studyplatform import celery_app
+
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous

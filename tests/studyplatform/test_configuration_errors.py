@@ -1,0 +1,76 @@
+"""Bad configuration gives one clear line naming the variable, never a traceback."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_manage(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
+    env.update(variables)
+    env["DJANGO_SETTINGS_MODULE"] = "studyplatform.settings"
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def production_env(**extra: str) -> dict[str, str]:
+    return {
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "studies.example.org",
+        "DATABASE_URL": "sqlite:////tmp/studyplatform-deploy-check.sqlite3",
+        "CELERY_BROKER_URL": "",
+        "REDIS_URL": "",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("variables", "name"),
+    [
+        ({"DEBUG": "true", "DATABASE_URL": "mysql://nowhere/db"}, "DATABASE_URL"),
+        ({"DEBUG": "true", "DATABASE_URL": "postgres://:5432"}, "DATABASE_URL"),
+        ({"DEBUG": "false", "SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"DEBUG": "true", "CELERY_BROKER_URL": "http://broker"}, "CELERY_BROKER_URL"),
+        ({"DEBUG": "true", "EXPLAINERS_DEVICE": "tpu"}, "EXPLAINERS_DEVICE"),
+    ],
+)
+def test_bad_configuration_is_one_clear_line(variables, name):
+    result = run_manage("check", **variables)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Configuration error:") and name in lines[0]
+
+
+def test_unreachable_broker_is_named():
+    result = run_manage("check_services", DEBUG="true", CELERY_BROKER_URL="redis://127.0.0.1:9/0")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "CELERY_BROKER_URL" in result.stderr and "127.0.0.1:9" in result.stderr
+
+
+def test_check_deploy_passes_with_production_settings():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_fails_when_the_broker_is_unreachable():
+    result = run_manage(
+        "check", "--deploy", **production_env(CELERY_BROKER_URL="redis://127.0.0.1:9/0")
+    )
+    assert result.returncode != 0
+    assert "CELERY_BROKER_URL" in result.stderr

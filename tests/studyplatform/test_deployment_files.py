@@ -1,0 +1,113 @@
+"""docker-compose.yml, the Dockerfile and the Makefile agree with the code and the settings.
+
+No Docker engine runs here, so the compose file is checked by parsing it: every service that the
+README promises exists, every command names a module, Celery app, queue and management command
+that exist, and every environment variable given to the app is one the settings read.
+"""
+
+import importlib
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+from django.core.management import get_commands
+
+from studyplatform.envconfig import VARIABLE_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_SERVICES = ("web", "worker", "worker-gpu")
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def command_words(service):
+    command = service["command"]
+    words = shlex.split(command) if isinstance(command, str) else list(command)
+    if words[:2] == ["sh", "-c"]:
+        words = shlex.split(words[2])
+    return words
+
+
+def test_services_and_volumes(compose):
+    assert set(compose["services"]) == {"postgres", "redis", "web", "worker", "worker-gpu"}
+    assert {"pgdata", "media"} <= set(compose["volumes"])
+    assert "pgdata:/var/lib/postgresql/data" in compose["services"]["postgres"]["volumes"]
+    for name in APP_SERVICES:
+        assert "media:/data/media" in compose["services"][name]["volumes"]
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_environment_uses_only_variables_the_settings_read(compose, name):
+    environment = compose["services"][name]["environment"]
+    unknown = set(environment) - VARIABLE_NAMES
+    assert not unknown, f"{name} sets variables the settings never read: {unknown}"
+    assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG"} <= set(environment)
+    assert environment["DEBUG"] == "false"
+    assert environment["DATABASE_URL"].startswith("postgres://")
+    assert "@postgres:5432/" in environment["DATABASE_URL"]
+    assert environment["REDIS_URL"].startswith("redis://redis:6379/")
+
+
+def test_web_runs_migrations_then_gunicorn_on_the_wsgi_application(compose):
+    words = command_words(compose["services"]["web"])
+    assert words.index("migrate") < words.index("gunicorn")
+    managed = [words[i + 1] for i, w in enumerate(words) if w == "manage.py"]
+    assert set(managed) <= set(get_commands()), managed
+    target = words[words.index("gunicorn") + 1]
+    module, _, attribute = target.partition(":")
+    assert module == settings.WSGI_APPLICATION.rsplit(".", 1)[0]
+    assert hasattr(importlib.import_module(module), attribute)
+
+
+@pytest.mark.parametrize(("name", "queue"), [("worker", "default"), ("worker-gpu", "gpu")])
+def test_workers_consume_the_configured_queues(compose, name, queue):
+    words = command_words(compose["services"][name])
+    assert words[:4] == ["celery", "-A", "studyplatform", "worker"]
+    assert importlib.import_module("studyplatform").celery_app.main == "studyplatform"
+    assert words[words.index("-Q") + 1] == queue
+    assert queue in {q.name for q in settings.CELERY_TASK_QUEUES}
+
+
+def test_gpu_worker_reserves_a_gpu_and_takes_one_task_at_a_time(compose):
+    service = compose["services"]["worker-gpu"]
+    words = command_words(service)
+    assert words[words.index("--prefetch-multiplier") + 1] == "1"
+    assert words[words.index("--concurrency") + 1] == "1"
+    devices = service["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+
+
+def test_gpu_tasks_are_routed_to_the_gpu_queue():
+    from studyplatform import celery_app
+
+    route = celery_app.amqp.router.route({}, "explainers.tasks.gpu.device_info")
+    assert route["queue"].name == "gpu"
+    assert celery_app.amqp.router.route({}, "studyplatform.ping")["queue"].name == "default"
+
+
+def test_celery_reliability_settings():
+    assert settings.CELERY_TASK_ACKS_LATE and settings.CELERY_TASK_REJECT_ON_WORKER_LOST
+    assert settings.CELERY_ACCEPT_CONTENT == ["json"]
+    assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
+    assert 0 < settings.CELERY_TASK_SOFT_TIME_LIMIT < settings.CELERY_TASK_TIME_LIMIT
+
+
+def test_dockerfile_installs_the_project_and_serves_the_wsgi_app():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11", text, re.M)
+    assert "pip install ." in text
+    assert "studyplatform.wsgi:application" in text
+
+
+def test_makefile_has_the_readme_commands():
+    text = (ROOT / "Makefile").read_text()
+    for target in ("demo", "test", "lint", "services-test"):
+        assert re.search(rf"^{re.escape(target)}:", text, re.M), target
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme

@@ -1,0 +1,133 @@
+"""Configuration parsing: defaults, valid values, and specific errors naming the variable."""
+
+from pathlib import Path
+
+import pytest
+
+from studyplatform.envconfig import (
+    VARIABLES,
+    ConfigurationError,
+    Environment,
+    parse_database_url,
+    read_dotenv,
+    redact_url,
+    resolve_celery_urls,
+)
+
+BASE = Path("/srv/app")
+
+
+def test_sqlite_default_is_a_file_under_the_project():
+    db = parse_database_url("sqlite:///var/db.sqlite3", BASE)
+    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert db["NAME"] == "/srv/app/var/db.sqlite3"
+    assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_sqlite_absolute_path():
+    assert parse_database_url("sqlite:////tmp/x.db", BASE)["NAME"] == "/tmp/x.db"
+
+
+def test_postgres_url_is_split_into_parts():
+    db = parse_database_url("postgres://alice:s3cret@db.example:6543/studies", BASE)
+    assert (db["ENGINE"], db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == (
+        "django.db.backends.postgresql",
+        "studies",
+        "alice",
+        "s3cret",
+        "db.example",
+        "6543",
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://x/y",
+        "not a url",
+        "postgres://host-only",
+        "postgres:///nohost",
+        "postgres://h:port/db",
+    ],
+)
+def test_malformed_database_url_names_the_variable(url):
+    with pytest.raises(ConfigurationError, match="DATABASE_URL"):
+        parse_database_url(url, BASE)
+
+
+def test_broker_defaults_to_a_serverless_filesystem_broker(tmp_path):
+    urls = resolve_celery_urls(Environment({}), tmp_path)
+    assert urls.broker == "filesystem://"
+    assert urls.backend == f"file://{tmp_path / 'celery' / 'results'}"
+
+
+def test_redis_url_is_broker_and_backend(tmp_path):
+    urls = resolve_celery_urls(Environment({"REDIS_URL": "redis://r:6379/2"}), tmp_path)
+    assert (urls.broker, urls.backend, urls.filesystem_folder) == (
+        "redis://r:6379/2",
+        "redis://r:6379/2",
+        None,
+    )
+
+
+def test_explicit_broker_wins_over_redis_url(tmp_path):
+    env = Environment({"REDIS_URL": "redis://a:1/0", "CELERY_BROKER_URL": "redis://b:2/0"})
+    assert resolve_celery_urls(env, tmp_path).broker == "redis://b:2/0"
+
+
+@pytest.mark.parametrize(
+    ("variables", "name"),
+    [
+        ({"CELERY_BROKER_URL": "http://x"}, "CELERY_BROKER_URL"),
+        ({"REDIS_URL": "redis://host:notaport/0"}, "REDIS_URL"),
+    ],
+)
+def test_malformed_broker_url_names_the_variable(tmp_path, variables, name):
+    with pytest.raises(ConfigurationError, match=name):
+        resolve_celery_urls(Environment(variables), tmp_path)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("0", False), ("", False)])
+def test_booleans(value, expected):
+    assert Environment({"DEBUG": value}).boolean("DEBUG") is expected
+
+
+def test_bad_boolean_and_integer_and_device_name_the_variable():
+    with pytest.raises(ConfigurationError, match="DEBUG"):
+        Environment({"DEBUG": "maybe"}).boolean("DEBUG")
+    with pytest.raises(ConfigurationError, match="CELERY_TASK_TIME_LIMIT"):
+        Environment({"CELERY_TASK_TIME_LIMIT": "soon"}).integer("CELERY_TASK_TIME_LIMIT")
+    with pytest.raises(ConfigurationError, match="EXPLAINERS_DEVICE"):
+        Environment({"EXPLAINERS_DEVICE": "tpu"}).device()
+
+
+def test_undeclared_variables_cannot_be_read():
+    with pytest.raises(KeyError):
+        Environment({}).string("SOMETHING_ELSE")
+
+
+def test_environment_wins_over_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("# comment\nDEBUG=true\nexport LOG_LEVEL='DEBUG'\nALLOWED_HOSTS=\"a,b\"\n")
+    values = read_dotenv(dotenv)
+    assert values == {"DEBUG": "true", "LOG_LEVEL": "DEBUG", "ALLOWED_HOSTS": "a,b"}
+    env = Environment({"DEBUG": "false"}, values)
+    assert env.boolean("DEBUG") is False
+    assert env.items("ALLOWED_HOSTS") == ["a", "b"]
+
+
+def test_malformed_dotenv_line_is_reported_with_its_line_number(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DEBUG=true\njust words\n")
+    with pytest.raises(ConfigurationError, match=r"\.env:2"):
+        read_dotenv(dotenv)
+
+
+def test_redact_url_hides_passwords():
+    assert redact_url("redis://:pw@h:1/0") == "redis://:***@h:1/0"
+    assert redact_url("redis://h:1/0") == "redis://h:1/0"
+
+
+def test_env_example_documents_exactly_the_declared_variables():
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    assert set(read_dotenv(example)) == {v.name for v in VARIABLES}
