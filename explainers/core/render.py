@@ -1,0 +1,343 @@
+"""Rendering of saliency and attention maps for studies: scale, upsample, colour, overlay, PNG.
+
+Every step is explicit and deterministic (same input → same PNG bytes on the same install):
+
+1. **Normalisation** (:func:`normalize`) at the map's native resolution, min–max to [0, 1]:
+   ``m' = (m − lo) / (hi − lo)``. ``mode="per_map"`` takes ``lo, hi`` from each map;
+   ``mode="shared"`` takes one ``lo, hi`` over all the maps given, so maps that a study shows side
+   by side keep their relative magnitudes. A constant map (``hi == lo``) becomes all zeros.
+   ``symmetric=True`` maps signed attributions to ``0.5 + 0.5·m / max|m|`` (0 ↦ 0.5), for use
+   with a diverging colour map.
+2. **Upsampling** (:func:`upsample`): bilinear interpolation, ``align_corners=False`` (pixel
+   centres are aligned, as ``torch.nn.functional.interpolate`` and PIL do), no antialiasing.
+   Bilinear weights are convex, so a map normalised to [0, 1] stays in [0, 1].
+3. **Colour** (:func:`colorize`): a 256-entry lookup table, index ``round(255·m')``. The default
+   is ``viridis`` (perceptually uniform, readable in grey and by colour-blind viewers); ``jet`` is
+   offered because much of the literature uses it. Tables are read from matplotlib once.
+4. **Composition**: :func:`overlay` blends ``(1 − opacity)·image + opacity·heat`` with a constant
+   opacity; :func:`heatmap_image` is the heat map alone; :func:`channels_to_rgb` shows up to three
+   attention maps as the red, green and blue channels (Fig. 8 of the tutorial).
+5. **PNG** (:func:`to_png`): pixel data only, no metadata (no time, no text chunk, no profile).
+
+Shapes: a map is ``h×w`` (a tensor or an array); a batch of maps ``N×h×w``; images are PIL.
+Sizes follow each library: :func:`upsample` takes ``(height, width)`` like torch, the functions
+that return PIL images take ``(width, height)`` like ``PIL.Image.size``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from functools import cache
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+MapLike = torch.Tensor | np.ndarray
+NormMode = Literal["per_map", "shared"]
+
+DEFAULT_CMAP = "viridis"
+#: Colour maps offered to studies (any matplotlib colour map name is also accepted).
+COLORMAPS: tuple[str, ...] = (
+    "viridis",
+    "jet",
+    "magma",
+    "inferno",
+    "plasma",
+    "cividis",
+    "gray",
+    "turbo",
+    "coolwarm",
+    "RdBu_r",
+)
+
+
+def _as_tensor(maps: MapLike) -> torch.Tensor:
+    tensor = torch.as_tensor(maps).detach().to(device="cpu", dtype=torch.float32)
+    if not torch.isfinite(tensor).all():
+        raise ValueError("map: contains NaN or infinite values")
+    return tensor
+
+
+def _check_2d(tensor: torch.Tensor, name: str = "map") -> torch.Tensor:
+    if tensor.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D map h×w, got shape {tuple(tensor.shape)}")
+    return tensor
+
+
+def _check_opacity(opacity: float) -> float:
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity: must lie in [0, 1], got {opacity}")
+    return float(opacity)
+
+
+def value_range(maps: MapLike | Sequence[MapLike]) -> tuple[float, float]:
+    """One ``(lo, hi)`` over all the maps given (the scale of ``normalize(mode="shared")``)."""
+    if isinstance(maps, torch.Tensor | np.ndarray):
+        flat = _as_tensor(maps).flatten()
+    else:
+        flat = torch.cat([_as_tensor(m).flatten() for m in maps])
+    if flat.numel() == 0:
+        raise ValueError("maps: empty")
+    return float(flat.min()), float(flat.max())
+
+
+def normalize(
+    maps: MapLike,
+    mode: NormMode = "per_map",
+    *,
+    scale: tuple[float, float] | None = None,
+    symmetric: bool = False,
+) -> torch.Tensor:
+    """Min–max normalise ``maps`` (``h×w`` or ``N×h×w``) to [0, 1]; float32 tensor, same shape.
+
+    ``m' = clip((m − lo) / (hi − lo), 0, 1)`` with ``lo, hi`` per map (``"per_map"``), over all
+    maps (``"shared"``), or given as ``scale``. ``hi == lo`` gives zeros. With ``symmetric``:
+    ``m' = 0.5 + 0.5·m / s``, ``s = max|m|`` (per map, shared, or ``max(|lo|, |hi|)`` of
+    ``scale``), so zero attribution is the colour map's midpoint.
+    """
+    if mode not in ("per_map", "shared"):
+        raise ValueError(f"mode: expected 'per_map' or 'shared', got {mode!r}")
+    tensor = _as_tensor(maps)
+    if tensor.ndim not in (2, 3):
+        raise ValueError(f"maps: expected h×w or N×h×w, got shape {tuple(tensor.shape)}")
+    batch = tensor if tensor.ndim == 3 else tensor[None]
+    if scale is not None:
+        lo = torch.full((batch.shape[0], 1, 1), float(scale[0]))
+        hi = torch.full((batch.shape[0], 1, 1), float(scale[1]))
+    elif mode == "shared":
+        lo = batch.amin().expand(batch.shape[0]).reshape(-1, 1, 1)
+        hi = batch.amax().expand(batch.shape[0]).reshape(-1, 1, 1)
+    else:
+        lo, hi = batch.amin(dim=(1, 2), keepdim=True), batch.amax(dim=(1, 2), keepdim=True)
+    if symmetric:
+        half = torch.maximum(lo.abs(), hi.abs())
+        out = torch.where(half > 0, 0.5 + 0.5 * batch / half.clamp_min(1e-30), 0.5)
+    else:
+        span = hi - lo
+        out = torch.where(span > 0, (batch - lo) / span.clamp_min(1e-30), 0.0)
+    out = out.clamp(0.0, 1.0).to(torch.float32)
+    return out if tensor.ndim == 3 else out[0]
+
+
+def upsample(maps: MapLike, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of ``h×w`` or ``N×h×w`` maps to ``size = (height, width)``.
+
+    ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=False)``:
+    output pixel ``(i, j)`` samples the input at ``((i + ½)·h/H − ½, (j + ½)·w/W − ½)``, clamped
+    at the borders. Returns a float32 tensor ``H×W`` or ``N×H×W``.
+    """
+    height, width = (int(size[0]), int(size[1]))
+    if height < 1 or width < 1:
+        raise ValueError(f"size: expected positive (height, width), got {size}")
+    tensor = _as_tensor(maps)
+    if tensor.ndim not in (2, 3):
+        raise ValueError(f"maps: expected h×w or N×h×w, got shape {tuple(tensor.shape)}")
+    batch = tensor if tensor.ndim == 3 else tensor[None]
+    if tuple(batch.shape[1:]) == (height, width):
+        out = batch.clone()
+    else:
+        out = F.interpolate(
+            batch[:, None],
+            size=(height, width),
+            mode="bilinear",
+            align_corners=False,
+            antialias=False,
+        )[:, 0]
+    return out if tensor.ndim == 3 else out[0]
+
+
+@cache
+def _lut(name: str) -> np.ndarray:
+    import matplotlib
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        raise ValueError(
+            f"cmap: unknown colour map {name!r}; e.g. {', '.join(COLORMAPS)}"
+        ) from None
+    rgba = cmap(np.linspace(0.0, 1.0, 256))
+    table = np.rint(np.asarray(rgba)[:, :3] * 255.0).astype(np.uint8)
+    table.setflags(write=False)
+    return table
+
+
+def colormap_lut(cmap: str = DEFAULT_CMAP) -> np.ndarray:
+    """The 256×3 uint8 lookup table of ``cmap`` (read-only)."""
+    return _lut(cmap)
+
+
+def colorize(normalized: MapLike, cmap: str = DEFAULT_CMAP) -> np.ndarray:
+    """Colour an ``h×w`` map with values in [0, 1] (see :func:`normalize`): ``h×w×3`` uint8.
+
+    Lookup index ``round(255·m)``; values outside [0, 1] are clipped.
+    """
+    tensor = _check_2d(_as_tensor(normalized))
+    index = torch.round(tensor.clamp(0.0, 1.0) * 255.0).to(torch.int64).numpy()
+    return _lut(cmap)[index]
+
+
+def _prepared(
+    saliency: MapLike,
+    size: tuple[int, int],
+    mode: NormMode,
+    scale: tuple[float, float] | None,
+    symmetric: bool,
+) -> torch.Tensor:
+    """Normalise at native resolution, then upsample to ``size = (width, height)``."""
+    normalized = normalize(_check_2d(_as_tensor(saliency)), mode, scale=scale, symmetric=symmetric)
+    return upsample(normalized, (size[1], size[0]))
+
+
+def heatmap_image(
+    saliency: MapLike,
+    size: tuple[int, int] | None = None,
+    cmap: str = DEFAULT_CMAP,
+    *,
+    scale: tuple[float, float] | None = None,
+    symmetric: bool = False,
+) -> Image.Image:
+    """The coloured map alone as an RGB image of ``size = (width, height)`` (default: map size).
+
+    Per-map normalisation unless ``scale`` (e.g. :func:`value_range` over the maps shown side by
+    side) is given.
+    """
+    tensor = _check_2d(_as_tensor(saliency))
+    size = size or (tensor.shape[1], tensor.shape[0])
+    rgb = colorize(_prepared(tensor, size, "per_map", scale, symmetric), cmap)
+    return Image.fromarray(rgb, mode="RGB")
+
+
+def blend(image: Image.Image, layer: Image.Image, opacity: float = 0.5) -> Image.Image:
+    """``round((1 − opacity)·image + opacity·layer)`` per pixel and channel; RGB, same size."""
+    opacity = _check_opacity(opacity)
+    if image.size != layer.size:
+        raise ValueError(f"layer: size {layer.size} differs from the image's {image.size}")
+    base = np.asarray(image.convert("RGB"), dtype=np.float32)
+    top = np.asarray(layer.convert("RGB"), dtype=np.float32)
+    mixed = np.rint((1.0 - opacity) * base + opacity * top)
+    return Image.fromarray(np.clip(mixed, 0, 255).astype(np.uint8), mode="RGB")
+
+
+def overlay(
+    image: Image.Image,
+    saliency: MapLike,
+    opacity: float = 0.5,
+    cmap: str = DEFAULT_CMAP,
+    *,
+    scale: tuple[float, float] | None = None,
+    symmetric: bool = False,
+) -> Image.Image:
+    """The coloured map blended over ``image`` (RGB, the image's size) with constant ``opacity``.
+
+    The ``h×w`` map is normalised (per map, or with the shared ``scale``), upsampled bilinearly to
+    the image's size, coloured with ``cmap`` and blended: ``(1 − opacity)·image + opacity·heat``.
+    """
+    heat = heatmap_image(saliency, image.size, cmap, scale=scale, symmetric=symmetric)
+    return blend(image, heat, opacity)
+
+
+def overlays(
+    images: Sequence[Image.Image],
+    maps: MapLike | Sequence[MapLike],
+    mode: NormMode = "shared",
+    opacity: float = 0.5,
+    cmap: str = DEFAULT_CMAP,
+) -> list[Image.Image]:
+    """Overlays of maps that a study shows side by side, on one normalisation.
+
+    ``mode="shared"`` (default) scales every map with the one ``(lo, hi)`` of
+    :func:`value_range` over all of them, so a weaker map looks weaker; ``"per_map"`` scales
+    each map to its own range. One image per map (the same image may be repeated).
+    """
+    if mode not in ("per_map", "shared"):
+        raise ValueError(f"mode: expected 'per_map' or 'shared', got {mode!r}")
+    saliency = list(maps)  # a N×h×w tensor or array iterates over its maps
+    if len(saliency) != len(images):
+        raise ValueError(f"maps: {len(saliency)} maps for {len(images)} images")
+    scale = value_range(saliency) if mode == "shared" else None
+    return [
+        overlay(image, m, opacity, cmap, scale=scale)
+        for image, m in zip(images, saliency, strict=True)
+    ]
+
+
+def channels_to_rgb(
+    maps: MapLike,
+    size: tuple[int, int] | None = None,
+    mode: NormMode = "per_map",
+) -> Image.Image:
+    """Up to three attention maps ``K×h×w`` (K ≤ 3) as the R, G, B channels of one image.
+
+    As in Fig. 8 of the tutorial: the first map is red, the second green, the third blue; missing
+    channels are black. Each map is normalised (``per_map``, or ``shared`` to keep their relative
+    strength), upsampled bilinearly to ``size = (width, height)`` (default: map size), and
+    ``channel = round(255·m')``. Blend it over the image with :func:`blend`.
+    """
+    tensor = _as_tensor(maps)
+    if tensor.ndim != 3 or not 1 <= tensor.shape[0] <= 3:
+        raise ValueError(f"maps: expected K×h×w with 1 ≤ K ≤ 3, got shape {tuple(tensor.shape)}")
+    size = size or (tensor.shape[2], tensor.shape[1])
+    channels = upsample(normalize(tensor, mode), (size[1], size[0]))
+    rgb = torch.zeros((3, size[1], size[0]))
+    rgb[: channels.shape[0]] = channels
+    array = torch.round(rgb.clamp(0.0, 1.0) * 255.0).to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(np.ascontiguousarray(array), mode="RGB")
+
+
+def colorbar(
+    cmap: str = DEFAULT_CMAP,
+    length: int = 256,
+    thickness: int = 16,
+    orientation: Literal["horizontal", "vertical"] = "horizontal",
+    labels: tuple[str, str] | None = None,
+) -> Image.Image:
+    """A colour-bar legend: the colour map from low to high (left→right, or bottom→top).
+
+    ``labels`` (e.g. ``("low", "high")``) are written under (beside) the ends in Pillow's
+    default font on a white band.
+    """
+    if length < 2 or thickness < 1:
+        raise ValueError(
+            f"length/thickness: expected length ≥ 2 and thickness ≥ 1, got {length} and {thickness}"
+        )
+    if orientation not in ("horizontal", "vertical"):
+        raise ValueError(f"orientation: expected 'horizontal' or 'vertical', got {orientation!r}")
+    ramp = colorize(torch.linspace(0.0, 1.0, length)[None, :], cmap)[0]
+    bar = np.repeat(ramp[None, :, :], thickness, axis=0)
+    if orientation == "vertical":
+        bar = np.ascontiguousarray(bar.transpose(1, 0, 2)[::-1])
+    image = Image.fromarray(bar, mode="RGB")
+    if labels is None:
+        return image
+    band = 14
+    if orientation == "horizontal":
+        canvas = Image.new("RGB", (length, thickness + band), "white")
+        canvas.paste(image, (0, 0))
+        draw = ImageDraw.Draw(canvas)
+        draw.text((0, thickness + 1), labels[0], fill="black")
+        right = draw.textlength(labels[1])
+        draw.text((max(length - right, 0), thickness + 1), labels[1], fill="black")
+    else:
+        width = thickness + 4 + int(max(ImageDraw.Draw(image).textlength(t) for t in labels))
+        canvas = Image.new("RGB", (width, length), "white")
+        canvas.paste(image, (0, 0))
+        draw = ImageDraw.Draw(canvas)
+        draw.text((thickness + 4, 0), labels[1], fill="black")
+        draw.text((thickness + 4, max(length - band, 0)), labels[0], fill="black")
+    return canvas
+
+
+def to_png(image: Image.Image) -> bytes:
+    """PNG bytes of ``image`` with pixel data only (no metadata), hence identical for identical
+    pixels. Modes other than L, RGB and RGBA are converted to RGB."""
+    mode = image.mode if image.mode in ("L", "RGB", "RGBA") else "RGB"
+    source = image.convert(mode) if mode != image.mode else image
+    clean = Image.frombytes(mode, source.size, source.tobytes())
+    buffer = io.BytesIO()
+    clean.save(buffer, format="PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()
