@@ -1,0 +1,120 @@
+"""Pipeline overhead of precompute jobs against the bare engine on the same work (not a test).
+
+    .venv/bin/python bench/precompute.py [--images 16] [--methods gradcam,gradient] [--metrics dauc]
+
+Runs in one process on a throw-away SQLite database and media folder, with tasks in-process
+(the broker round trip is measured separately by the system tests). Both sides decode the same
+images, compute the same maps and scores with the same batch size and the classifier already
+loaded; the pipeline adds the database, the files, the rendered PNGs and the task plumbing.
+Reports maps per second and the overhead as a share of the bare compute time (target < 10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--methods", default="gradcam,gradient")
+    parser.add_argument("--metrics", default="")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--data", type=Path, default=ROOT.parent / "shared" / "data" / "imagenet-sample"
+    )
+    args = parser.parse_args()
+    methods = [m for m in args.methods.split(",") if m]
+    metrics = [m for m in args.metrics.split(",") if m]
+
+    work = Path(tempfile.mkdtemp(prefix="bench-precompute-"))
+    os.environ.update(
+        DEBUG="true",
+        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}",
+        MEDIA_ROOT=str(work / "media"),
+        CELERY_TASK_ALWAYS_EAGER="true",
+        DJANGO_SETTINGS_MODULE="studyplatform.settings",
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    import torch
+    from PIL import Image as PILImage
+
+    from explainers import core
+    from explainers.runtime import core_classifier
+    from explainers.services.classifiers import classifier_zoo_ensure
+    from explainers.services.image_sets import image_set_import
+    from explainers.services.precompute import precompute_job_create
+
+    folder = work / "images"
+    folder.mkdir()
+    files = sorted(p for p in args.data.glob("*.JPEG"))[: args.images]
+    for path in files:
+        (folder / path.name).write_bytes(path.read_bytes())
+    image_set = image_set_import(name="bench", source=folder).image_set
+    row = classifier_zoo_ensure(name="efficientnet_lite0")
+    clf = core_classifier(row)  # loaded once for both sides, as a worker would
+
+    def bare() -> float:
+        started = time.perf_counter()
+        for i in range(0, len(files), args.batch_size):
+            pictures = [PILImage.open(p).convert("RGB") for p in files[i : i + args.batch_size]]
+            x = clf.preprocess(pictures)
+            targets = clf.probabilities(x).argmax(dim=1).tolist()
+            for method in methods:
+                maps = core.explain(clf, x, method, targets=targets)
+                for metric in metrics:
+                    core.faithfulness(clf, x, maps, metric, targets=targets)
+        return time.perf_counter() - started
+
+    def pipeline() -> float:
+        from explainers.models import FaithfulnessScore, Prediction, SaliencyMap
+
+        SaliencyMap.objects.all().delete()
+        FaithfulnessScore.objects.all().delete()
+        Prediction.objects.all().delete()
+        started = time.perf_counter()
+        from django.db import transaction
+
+        with transaction.atomic():
+            job = precompute_job_create(
+                classifier=row,
+                image_set=image_set,
+                methods=methods,
+                metrics=metrics,
+                batch_size=args.batch_size,
+            )
+        job.refresh_from_db()
+        elapsed = time.perf_counter() - started
+        assert job.state == "done", job.errors
+        return elapsed
+
+    torch.set_grad_enabled(True)
+    bare()  # warm-up: first-call allocations and kernels
+    rounds = [(bare(), pipeline()) for _ in range(2)]
+    t_bare = min(r[0] for r in rounds)
+    t_pipe = min(r[1] for r in rounds)
+    n_maps = len(files) * len(methods)
+    print(
+        f"{n_maps} maps ({len(files)} images × {', '.join(methods)}), "
+        f"metrics: {', '.join(metrics) or 'none'}, batch {args.batch_size}, device {clf.device}"
+    )
+    print(f"bare engine : {n_maps / t_bare:7.2f} maps/s ({t_bare:.2f} s)")
+    print(f"pipeline    : {n_maps / t_pipe:7.2f} maps/s ({t_pipe:.2f} s)")
+    print(f"overhead    : {100 * (t_pipe - t_bare) / t_bare:6.1f} % of the bare compute time")
+
+
+if __name__ == "__main__":
+    main()

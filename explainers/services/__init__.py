@@ -1,0 +1,1 @@
+"""Business logic of the explainers app: image import, classifiers, precompute jobs."""

@@ -1,0 +1,233 @@
+"""Precompute jobs: predictions, saliency maps and faithfulness scores, each computed once.
+
+A job (classifier × image set × methods × targets × metrics) is split into units (one method on a
+batch of images). Each unit is one Celery task on the ``gpu`` queue. Every row it writes has a
+unique constraint, so a retried, duplicated or redelivered task stores nothing twice, and a job
+run again computes only what is missing. Progress counts units' images exactly once: a unit moves
+from queued to done (or failed) under a row lock, together with the job's counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from explainers.models import (
+    Classifier,
+    FaithfulnessScore,
+    Image,
+    ImageSet,
+    PrecomputeJob,
+    PrecomputeUnit,
+    Prediction,
+    SaliencyMap,
+)
+from explainers.services.parameters import parameters_for
+
+logger = logging.getLogger(__name__)
+
+TARGETS = ("predicted", "truth")
+TOP_K = 5
+
+
+class JobError(ValueError):
+    """A precompute request that cannot run; the message names the problem."""
+
+
+def _registries() -> tuple[dict[str, object], dict[str, object]]:
+    from explainers.core import METHODS, METRICS
+
+    return dict(METHODS), dict(METRICS)
+
+
+def precompute_job_create(
+    *,
+    classifier: Classifier,
+    image_set: ImageSet,
+    methods: Sequence[str],
+    metrics: Sequence[str] = (),
+    targets: Sequence[str] = ("predicted",),
+    options: dict[str, dict[str, object]] | None = None,
+    batch_size: int = 8,
+    owner: Any = None,
+) -> PrecomputeJob:
+    """Validate the request, create the job and queue its dispatch when the transaction commits."""
+    known_methods, known_metrics = _registries()
+    methods = list(dict.fromkeys(methods))
+    metrics = list(dict.fromkeys(metrics))
+    targets = list(dict.fromkeys(targets))
+    options = options or {}
+    if not methods:
+        raise JobError("methods: choose at least one saliency method")
+    if unknown := [m for m in methods if m not in known_methods]:
+        raise JobError(f"methods: unknown {', '.join(unknown)} (known: {', '.join(known_methods)})")
+    if unknown := [m for m in metrics if m not in known_metrics]:
+        raise JobError(f"metrics: unknown {', '.join(unknown)} (known: {', '.join(known_metrics)})")
+    if not targets or (unknown := [t for t in targets if t not in TARGETS]):
+        raise JobError(f"targets: choose from {', '.join(TARGETS)}")
+    if unknown := [m for m in options if m not in methods]:
+        raise JobError(f"options: given for methods not in the job: {', '.join(unknown)}")
+    if not 1 <= batch_size <= 256:
+        raise JobError("batch_size: must be between 1 and 256")
+    for method in methods:
+        parameters_for(method, options.get(method, {}))  # raises JobError on a bad option
+    if not image_set.images.exists():
+        raise JobError(f"image set {image_set.name!r} has no images")
+    if "truth" in targets and not image_set.images.filter(label_index__isnull=False).exists():
+        raise JobError(f"targets: image set {image_set.name!r} has no ground-truth labels")
+    from explainers.tasks.jobs import dispatch_job
+
+    with transaction.atomic():
+        job = PrecomputeJob.objects.create(
+            owner=owner,
+            classifier=classifier,
+            image_set=image_set,
+            methods=methods,
+            metrics=metrics,
+            targets=targets,
+            options=options,
+            batch_size=batch_size,
+            total=image_set.images.count() * len(methods),
+        )
+        transaction.on_commit(lambda: dispatch_job.delay(job.pk))
+    return job
+
+
+def precompute_job_dispatch(*, job_id: int) -> list[int]:
+    """Create the job's units once, then return the ids of those still queued (to be sent)."""
+    with transaction.atomic():
+        job = PrecomputeJob.objects.select_for_update().get(pk=job_id)
+        if job.is_finished:
+            return []
+        if not job.units.exists():
+            image_ids = list(job.image_set.images.order_by("id").values_list("id", flat=True))
+            PrecomputeUnit.objects.bulk_create(
+                PrecomputeUnit(job=job, method=method, image_ids=image_ids[i : i + job.batch_size])
+                for method in job.methods
+                for i in range(0, len(image_ids), job.batch_size)
+            )
+            job.total = len(image_ids) * len(job.methods)
+        if job.state == PrecomputeJob.State.PENDING:
+            job.state = PrecomputeJob.State.RUNNING
+            job.started_at = timezone.now()
+        job.heartbeat_at = timezone.now()
+        job.save()
+        queued = list(
+            job.units.filter(state=PrecomputeUnit.State.QUEUED).values_list("id", flat=True)
+        )
+        _finish_if_complete(job)
+    return queued
+
+
+def precompute_job_cancel(*, job: PrecomputeJob) -> PrecomputeJob:
+    with transaction.atomic():
+        job = PrecomputeJob.objects.select_for_update().get(pk=job.pk)
+        if not job.is_finished:
+            job.state = PrecomputeJob.State.CANCELLED
+            job.finished_at = timezone.now()
+            job.save(update_fields=["state", "finished_at"])
+    return job
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    maps_created: int
+    scores_created: int
+    skipped: bool
+
+
+def precompute_unit_run(*, unit_id: int) -> UnitOutcome:
+    """Compute what is missing for one unit; safe to run any number of times."""
+    unit = PrecomputeUnit.objects.select_related("job__classifier").get(pk=unit_id)
+    job = unit.job
+    if unit.state != PrecomputeUnit.State.QUEUED or job.state == PrecomputeJob.State.CANCELLED:
+        return UnitOutcome(0, 0, skipped=True)
+    started = time.perf_counter()
+    images = list(Image.objects.filter(pk__in=unit.image_ids).order_by("id"))
+    from explainers.services.compute import compute_maps_and_scores, ensure_predictions
+
+    predictions = ensure_predictions(job.classifier, images, top_k=TOP_K)
+    created_maps, created_scores = compute_maps_and_scores(
+        classifier=job.classifier,
+        images=images,
+        predictions=predictions,
+        method=unit.method,
+        options=job.options.get(unit.method, {}),
+        targets=job.targets,
+        metrics=job.metrics,
+    )
+    _unit_finish(unit_id, PrecomputeUnit.State.DONE, seconds=time.perf_counter() - started)
+    return UnitOutcome(created_maps, created_scores, skipped=False)
+
+
+def precompute_unit_fail(*, unit_id: int, error: str) -> None:
+    _unit_finish(unit_id, PrecomputeUnit.State.FAILED, error=error)
+
+
+def _unit_finish(unit_id: int, state: str, *, seconds: float = 0.0, error: str = "") -> None:
+    with transaction.atomic():
+        unit = PrecomputeUnit.objects.select_for_update().get(pk=unit_id)
+        if unit.state != PrecomputeUnit.State.QUEUED:
+            return  # another delivery of the same task finished it first
+        unit.state = state
+        unit.error = error[:2000]
+        unit.attempts = F("attempts") + 1
+        unit.save(update_fields=["state", "error", "attempts", "updated_at"])
+        job = PrecomputeJob.objects.select_for_update().get(pk=unit.job_id)
+        count = len(unit.image_ids)
+        if state == PrecomputeUnit.State.DONE:
+            job.completed = F("completed") + count
+        else:
+            job.failed = F("failed") + count
+            job.errors = [
+                *job.errors,
+                {"method": unit.method, "images": unit.image_ids, "error": error[:500]},
+            ][-100:]
+        job.compute_seconds = F("compute_seconds") + seconds
+        job.heartbeat_at = timezone.now()
+        job.save()
+        job.refresh_from_db()
+        _finish_if_complete(job)
+
+
+def _finish_if_complete(job: PrecomputeJob) -> None:
+    if job.is_finished or job.completed + job.failed < job.total:
+        return
+    job.state = PrecomputeJob.State.FAILED if job.failed else PrecomputeJob.State.DONE
+    job.finished_at = timezone.now()
+    job.save(update_fields=["state", "finished_at"])
+
+
+def save_map_row(**fields: object) -> SaliencyMap | None:
+    """Insert a map row; None when another delivery of the same work inserted it first.
+
+    File names derive from the map's unique key, so the loser's files are the winner's files
+    (same names, same content): nothing is left behind and nothing is deleted.
+    """
+    try:
+        with transaction.atomic():
+            return SaliencyMap.objects.create(**fields)
+    except IntegrityError:
+        return None
+
+
+def save_scores(rows: list[FaithfulnessScore]) -> int:
+    before = FaithfulnessScore.objects.filter(
+        saliency_map__in=[r.saliency_map_id for r in rows]
+    ).count()
+    FaithfulnessScore.objects.bulk_create(rows, ignore_conflicts=True)
+    after = FaithfulnessScore.objects.filter(
+        saliency_map__in=[r.saliency_map_id for r in rows]
+    ).count()
+    return after - before
+
+
+def predictions_save(rows: list[Prediction]) -> None:
+    Prediction.objects.bulk_create(rows, ignore_conflicts=True)

@@ -1,0 +1,191 @@
+"""Precompute jobs with tasks run in-process: maps, scores and predictions stored once each."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from PIL import Image as PILImage
+
+from explainers.models import (
+    FaithfulnessScore,
+    Image,
+    PrecomputeJob,
+    PrecomputeUnit,
+    Prediction,
+    SaliencyMap,
+)
+from explainers.services import map_storage
+from explainers.services.classifiers import classifier_zoo_ensure
+from explainers.services.image_sets import image_set_import
+from explainers.services.precompute import JobError, precompute_job_create
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+FILES = ["n01440764_tench.JPEG", "n01530575_brambling.JPEG", "n01601694_water_ouzel.JPEG"]
+
+
+@pytest.fixture
+def image_set(media_root, imagenet_sample_dir, tmp_path):
+    folder = tmp_path / "few"
+    folder.mkdir()
+    lines = ["file,class_index"]
+    labels = {
+        row.split(",")[0]: row.split(",")[1]
+        for row in (imagenet_sample_dir / "labels.csv").read_text().splitlines()[1:]
+    }
+    for name in FILES:
+        (folder / name).write_bytes((imagenet_sample_dir / name).read_bytes())
+        lines.append(f"{name},{labels[name]}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    return image_set_import(name="few", source=folder).image_set
+
+
+@pytest.fixture
+def classifier(db):
+    return classifier_zoo_ensure(name="efficientnet_lite0")
+
+
+def run_job(captured, **kwargs):
+    with captured(execute=True):
+        job = precompute_job_create(**kwargs)
+    job.refresh_from_db()
+    return job
+
+
+def test_job_computes_everything_once_and_a_rerun_computes_nothing(
+    image_set, classifier, django_capture_on_commit_callbacks
+):
+    request = dict(
+        classifier=classifier,
+        image_set=image_set,
+        methods=["gradcam", "gradient"],
+        metrics=["dauc", "iic"],
+        targets=["predicted", "truth"],
+        batch_size=2,
+    )
+    job = run_job(django_capture_on_commit_callbacks, **request)
+    assert job.state == PrecomputeJob.State.DONE, job.errors
+    assert (job.total, job.completed, job.failed) == (6, 6, 0)
+    assert Prediction.objects.filter(classifier=classifier).count() == 3
+    targets = {
+        (p.image_id, t)
+        for p in Prediction.objects.all()
+        for t in (p.predicted_class, p.image.label_index)
+    }
+    assert SaliencyMap.objects.count() == 2 * len(targets)
+    assert FaithfulnessScore.objects.count() == 2 * SaliencyMap.objects.count()
+    saliency = SaliencyMap.objects.filter(method="gradcam").first()
+    assert map_storage.load_raw(saliency.raw.name).shape == (saliency.height, saliency.width)
+    overlay = PILImage.open(io.BytesIO(saliency.overlay.read()))
+    assert overlay.format == "PNG" and overlay.size == (224, 224)
+    assert saliency.parameters["seed"] == 0 and saliency.versions["torch"].startswith("2.13")
+    for name in (saliency.raw.name, saliency.overlay.name, saliency.heatmap.name):
+        # Opaque names: nothing about the method, the class or the image in a file name.
+        assert re.fullmatch(r"maps/(raw|overlay|heatmap)/[0-9a-f]{32}\.(npy|png)", name), name
+
+    counts = (SaliencyMap.objects.count(), FaithfulnessScore.objects.count())
+    again = run_job(django_capture_on_commit_callbacks, **request)
+    assert again.state == PrecomputeJob.State.DONE
+    assert (SaliencyMap.objects.count(), FaithfulnessScore.objects.count()) == counts
+
+
+def test_a_failing_unit_is_recorded_and_the_rest_of_the_job_goes_on(
+    image_set, classifier, django_capture_on_commit_callbacks, monkeypatch
+):
+    from explainers import core
+
+    real_explain = core.explain
+
+    def flaky(clf, x, method, **kwargs):
+        if method == "gradient":
+            raise RuntimeError("simulated GPU fault")
+        return real_explain(clf, x, method, **kwargs)
+
+    monkeypatch.setattr(core, "explain", flaky)
+    job = run_job(
+        django_capture_on_commit_callbacks,
+        classifier=classifier,
+        image_set=image_set,
+        methods=["gradient", "gradcam"],
+        batch_size=3,
+    )
+    assert job.state == PrecomputeJob.State.FAILED
+    assert (job.completed, job.failed) == (3, 3)
+    assert "simulated GPU fault" in job.errors[0]["error"]
+    assert SaliencyMap.objects.filter(method="gradcam").count() == 3
+    assert not SaliencyMap.objects.filter(method="gradient").exists()
+    unit = PrecomputeUnit.objects.get(job=job, method="gradient")
+    assert unit.state == PrecomputeUnit.State.FAILED and unit.attempts == 1
+
+
+def test_a_unit_delivered_twice_is_counted_once(
+    image_set, classifier, django_capture_on_commit_callbacks
+):
+    from explainers.tasks.gpu import compute_unit
+
+    job = run_job(
+        django_capture_on_commit_callbacks,
+        classifier=classifier,
+        image_set=image_set,
+        methods=["gradcam"],
+        batch_size=3,
+    )
+    unit = job.units.get()
+    result = compute_unit.apply(args=[unit.pk]).get()
+    assert result["skipped"] is True
+    job.refresh_from_db()
+    assert (job.completed, job.total) == (3, 3)
+    assert SaliencyMap.objects.count() == 3
+
+
+def test_cancelled_job_computes_nothing_more(
+    image_set, classifier, django_capture_on_commit_callbacks
+):
+    from explainers.services.precompute import precompute_job_cancel, precompute_job_dispatch
+    from explainers.tasks.gpu import compute_unit
+
+    job = precompute_job_create(classifier=classifier, image_set=image_set, methods=["gradcam"])
+    units = precompute_job_dispatch(job_id=job.pk)
+    precompute_job_cancel(job=job)
+    assert compute_unit.apply(args=[units[0]]).get()["skipped"] is True
+    assert not SaliencyMap.objects.exists()
+    assert PrecomputeJob.objects.get(pk=job.pk).state == PrecomputeJob.State.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"methods": []}, "methods: choose"),
+        ({"methods": ["magic"]}, "methods: unknown magic"),
+        ({"methods": ["gradcam"], "metrics": ["accuracy"]}, "metrics: unknown accuracy"),
+        ({"methods": ["gradcam"], "targets": ["random"]}, "targets"),
+        ({"methods": ["gradcam"], "options": {"rise": {}}}, "options: given for methods"),
+        ({"methods": ["gradcam"], "batch_size": 0}, "batch_size"),
+        (
+            {
+                "methods": ["integrated_gradients"],
+                "options": {"integrated_gradients": {"bogus": 1}},
+            },
+            "options for integrated_gradients",
+        ),
+    ],
+)
+def test_bad_requests_are_refused_and_create_nothing(image_set, classifier, kwargs, message):
+    with pytest.raises(JobError, match=message):
+        precompute_job_create(classifier=classifier, image_set=image_set, **kwargs)
+    assert not PrecomputeJob.objects.exists()
+
+
+def test_truth_target_needs_labels(media_root, classifier, tmp_path):
+    folder = tmp_path / "unlabelled"
+    folder.mkdir()
+    from .conftest import png_bytes
+
+    (folder / "a.png").write_bytes(png_bytes((64, 64)))
+    image_set = image_set_import(name="u", source=folder).image_set
+    assert Image.objects.filter(image_set=image_set, label_index__isnull=True).count() == 1
+    with pytest.raises(JobError, match="no ground-truth labels"):
+        precompute_job_create(
+            classifier=classifier, image_set=image_set, methods=["gradcam"], targets=["truth"]
+        )
