@@ -1,0 +1,150 @@
+/* Participant pages: response timing, idempotent submission with retries, keyboard shortcuts.
+ *
+ * A trial form is submitted as JSON to the participant API. Its idempotency key is generated
+ * once per trial and kept in sessionStorage, so a double click, a retry after a network failure
+ * or a reload before the answer arrived stores the answer once. The response time runs from the
+ * moment every image of the trial has loaded (performance.now()) to the submission.
+ * Without JavaScript the same forms post to the page and work as well (without timing).
+ */
+(function () {
+  "use strict";
+
+  var RESERVED = { csrfmiddlewaretoken: 1, page: 1, trial: 1, idempotency_key: 1, rt_ms: 1 };
+  var RETRIES = [500, 1000, 2000, 4000, 8000];
+
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID().replace(/-/g, "");
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function storedKey(name) {
+    try {
+      var key = window.sessionStorage.getItem(name);
+      if (!key) { key = newKey(); window.sessionStorage.setItem(name, key); }
+      return key;
+    } catch (e) { return null; }  // storage disabled: the server-rendered key is used
+  }
+
+  function imagesLoaded(root) {
+    var images = Array.prototype.slice.call(root.querySelectorAll("img"));
+    return Promise.all(images.map(function (img) {
+      if (img.complete) return Promise.resolve();
+      return new Promise(function (resolve) {
+        img.addEventListener("load", resolve, { once: true });
+        img.addEventListener("error", resolve, { once: true });
+      });
+    }));
+  }
+
+  function collect(form) {
+    var value = {};
+    new FormData(form).forEach(function (v, k) { if (!RESERVED[k]) value[k] = v; });
+    return value;
+  }
+
+  function missingAnswer(form) {
+    var groups = form.querySelectorAll("[data-item]");
+    for (var i = 0; i < groups.length; i++) {
+      var radios = groups[i].querySelectorAll("input[type=radio][required]");
+      if (radios.length && !groups[i].querySelector("input[type=radio]:checked")) return groups[i];
+    }
+    return null;
+  }
+
+  function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+
+  function setupTrial(form) {
+    var error = form.querySelector("[data-error]");
+    var button = form.querySelector("[data-submit]");
+    var key = storedKey("studies:" + form.dataset.code + ":" + form.dataset.trial);
+    if (key) form.elements.idempotency_key.value = key;
+    var shownAt = null;
+    imagesLoaded(form).then(function () { shownAt = performance.now(); form.classList.add("ready"); });
+    var sending = false;
+
+    function show(message) { error.textContent = message || ""; }
+
+    async function send() {
+      var body = JSON.stringify({
+        trial: parseInt(form.dataset.trial, 10),
+        value: collect(form),
+        rt_ms: shownAt === null ? null : Math.round((performance.now() - shownAt) * 10) / 10,
+        idempotency_key: form.elements.idempotency_key.value
+      });
+      for (var attempt = 0; ; attempt++) {
+        var reply = null;
+        try {
+          reply = await fetch(form.dataset.api, {
+            method: "POST", body: body, credentials: "same-origin",
+            headers: { "Content-Type": "application/json", "Accept": "application/json" }
+          });
+        } catch (e) { reply = null; }  // network failure: retry with the same key
+        if (reply && reply.status < 500) {
+          var data = {};
+          try { data = await reply.json(); } catch (e) { data = {}; }
+          if (reply.ok || reply.status === 409) {
+            try { window.sessionStorage.removeItem("studies:" + form.dataset.code + ":" + form.dataset.trial); } catch (e) { /* ignore */ }
+            window.location.assign(data.next || window.location.href);
+            return;
+          }
+          show((data.error && data.error.message) || "Please check your answer.");
+          return;
+        }
+        if (attempt >= RETRIES.length) {
+          show("We could not reach the server. Check your connection and press Continue again.");
+          return;
+        }
+        show("Saving… (retrying)");
+        await sleep(RETRIES[attempt]);
+      }
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (sending) return;
+      var missing = missingAnswer(form);
+      if (missing) { show("Please answer every question."); missing.querySelector("input").focus(); return; }
+      sending = true;
+      button.disabled = true;
+      show("");
+      send().finally(function () { sending = false; button.disabled = false; });
+    });
+
+    document.addEventListener("keydown", function (event) {
+      if (event.altKey || event.ctrlKey || event.metaKey) return;
+      if (event.key === "Enter") {
+        event.preventDefault();
+        if (form.requestSubmit) form.requestSubmit(); else button.click();
+        return;
+      }
+      var target = null;
+      var groups = form.querySelectorAll("[data-item]");
+      var group = missingAnswer(form) || groups[groups.length - 1];
+      if (!group) return;
+      if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+        target = form.querySelector("input[data-arrow=" + event.key + "]");
+      }
+      if (!target) {
+        // the first unanswered question takes the key; else any question that has it
+        var selector = "input[data-key='" + (event.key.length === 1 ? event.key.toLowerCase() : "-") + "']";
+        target = group.querySelector(selector) || form.querySelector(selector);
+      }
+      if (target) { event.preventDefault(); target.checked = true; target.focus(); show(""); }
+    });
+  }
+
+  function setupPage(form) {
+    // Pages other than trials: one submission only (a double click posts once).
+    form.addEventListener("submit", function () {
+      setTimeout(function () {
+        form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+      }, 0);
+    });
+  }
+
+  var trial = document.querySelector("form[data-trial]");
+  if (trial) setupTrial(trial);
+  document.querySelectorAll("form[data-page-form]").forEach(setupPage);
+})();

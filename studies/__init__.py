@@ -1,0 +1,1 @@
+"""Studies, participants and their responses (Django app)."""

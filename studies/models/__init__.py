@@ -1,0 +1,16 @@
+"""Studies, conditions, frozen stimuli; participants, trials, responses; the event log."""
+
+from studies.models.events import Event
+from studies.models.participants import Participant, Response, Trial
+from studies.models.study import Collaborator, Condition, Stimulus, Study
+
+__all__ = [
+    "Collaborator",
+    "Condition",
+    "Event",
+    "Participant",
+    "Response",
+    "Stimulus",
+    "Study",
+    "Trial",
+]

@@ -1,0 +1,104 @@
+"""What a participant's browser receives, for the pages and the JSON API alike.
+
+Everything here is built from a trial's ``shown`` payload and the study's participant-facing
+texts, never from ``hidden``, the condition, method names or stored file names: images are
+referred to by opaque per-participant tokens.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from django.urls import reverse
+
+from studies.models import Participant, Study, Trial
+from studies.protocols import get_protocol
+from studies.recruitment import completion_redirect, screen_out_redirect
+
+DEFAULT_PUBLIC_TITLE = "A study about explanations of image classifiers"
+
+
+def with_urls(shown: dict[str, Any], code: str) -> dict[str, Any]:
+    """A copy of ``shown`` where every ``{"asset": token}`` also has its image ``url``."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {k: walk(v) for k, v in value.items()}
+            if isinstance(value.get("asset"), str):
+                out["url"] = reverse("studies:participant-image", args=[code, value["asset"]])
+            return out
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(copy.deepcopy(shown))
+
+
+def progress_percent(participant: Participant) -> int:
+    if participant.page in ("debrief", "complete", "questionnaire"):
+        return 100
+    if not participant.n_trials:
+        return 0
+    return round(100 * participant.n_answered / participant.n_trials)
+
+
+def trial_payload(participant: Participant, trial: Trial) -> dict[str, Any]:
+    return {
+        "index": trial.index,
+        "protocol": participant.study.protocol,
+        "shown": with_urls(trial.shown, participant.code),
+    }
+
+
+def instructions_text(study: Study) -> str:
+    own = get_protocol(study.protocol).instructions(study.configuration)
+    extra = str(study.flow.get("instructions") or "").strip()
+    return f"{own}\n\n{extra}".strip()
+
+
+def completion(participant: Participant) -> dict[str, Any]:
+    study = participant.study
+    return {
+        "code": study.completion_code,
+        "redirect_url": completion_redirect(
+            source=participant.source,
+            recruitment=participant.recruitment,
+            flow=study.flow,
+            code=study.completion_code,
+        )
+        if participant.mode != Participant.Mode.PREVIEW
+        else None,
+    }
+
+
+def screen_out(participant: Participant) -> dict[str, Any]:
+    url = None
+    if participant.mode != Participant.Mode.PREVIEW:
+        url = screen_out_redirect(source=participant.source, flow=participant.study.flow)
+    return {"redirect_url": url}
+
+
+def page_data(participant: Participant) -> dict[str, Any]:
+    """The texts and questions of the participant's current (non-trial) page."""
+    from studies.services.participants import questions_for
+
+    study = participant.study
+    page = participant.page
+    if page == "consent":
+        return {"text": study.flow["consent_text"]}
+    if page == "instructions":
+        return {"text": instructions_text(study)}
+    if page in ("demographics", "questionnaire"):
+        return {"questions": questions_for(study, page)}
+    if page == "debrief":
+        return {"text": study.flow["debrief"]}
+    if page == "complete":
+        return completion(participant)
+    if page == "screened_out":
+        return screen_out(participant)
+    return {}
+
+
+def public_title(study: Study) -> str:
+    return str(study.flow.get("public_title") or DEFAULT_PUBLIC_TITLE)

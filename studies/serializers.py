@@ -1,0 +1,175 @@
+"""Input and output serializers of the studies API (explicit, as the style guide asks)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from studies.models import Condition, Study
+
+
+class ConditionOut(serializers.ModelSerializer):
+    class Meta:
+        model = Condition
+        fields = ["name", "factors", "quota", "position"]
+
+
+class StudyOut(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.get_username")
+    classifier = serializers.CharField(source="classifier.name")
+    image_set = serializers.CharField(source="image_set.name")
+    recruitment_link = serializers.SerializerMethodField()
+    state = serializers.CharField(help_text="draft, pilot, live, paused or closed.")
+
+    class Meta:
+        model = Study
+        fields = [
+            "uid",
+            "title",
+            "description",
+            "protocol",
+            "state",
+            "version",
+            "lineage",
+            "owner",
+            "classifier",
+            "image_set",
+            "recruitment_link",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_recruitment_link(self, study: Study) -> str:
+        path = reverse("studies:take", args=[study.link_token])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class StudyDetailOut(StudyOut):
+    conditions = ConditionOut(many=True, read_only=True)
+    completion_code = serializers.CharField()
+
+    class Meta(StudyOut.Meta):
+        fields = [
+            *StudyOut.Meta.fields,
+            "configuration",
+            "flow",
+            "stimuli_selection",
+            "conditions",
+            "completion_code",
+            "stimuli_frozen_at",
+            "launched_at",
+            "closed_at",
+        ]
+
+
+class StudySpecIn(serializers.Serializer):
+    """A study document (see ``studies.spec``); further keys are checked by the service."""
+
+    format = serializers.CharField(required=False)
+    format_version = serializers.IntegerField(required=False)
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    protocol = serializers.CharField()
+    configuration = serializers.JSONField(required=False)
+    flow = serializers.JSONField(required=False)
+    stimuli = serializers.JSONField()
+
+
+class TransitionIn(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["pilot", "launch", "pause", "close", "draft"])
+
+
+class StimuliCheckOut(serializers.Serializer):
+    ok = serializers.BooleanField()
+    n_items = serializers.IntegerField()
+    messages = serializers.ListField(child=serializers.CharField())
+
+
+class StudyJobOut(serializers.Serializer):
+    uid = serializers.UUIDField()
+    state = serializers.CharField()
+    methods = serializers.ListField(child=serializers.CharField())
+
+
+class MonitorConditionOut(serializers.Serializer):
+    name = serializers.CharField()
+    factors = serializers.DictField()
+    quota = serializers.IntegerField(allow_null=True)
+    states = serializers.DictField(child=serializers.IntegerField())
+    total = serializers.IntegerField()
+
+
+class MonitorOut(serializers.Serializer):
+    conditions = MonitorConditionOut(many=True)
+    states = serializers.DictField(child=serializers.IntegerField())
+    median_minutes = serializers.FloatField(allow_null=True)
+    attention_failures = serializers.IntegerField()
+    participants_with_failures = serializers.IntegerField()
+    last_seen = serializers.DateTimeField(allow_null=True)
+
+
+class ProtocolOptionOut(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    default = serializers.JSONField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    choices = serializers.ListField(child=serializers.CharField())
+
+
+class ProtocolOut(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    default_images = serializers.CharField()
+    minimum_methods = serializers.IntegerField()
+    options = ProtocolOptionOut(many=True)
+
+
+# --- participant API ------------------------------------------------------------------------
+class ArrivalIn(serializers.Serializer):
+    PROLIFIC_PID = serializers.CharField(required=False, allow_blank=True)
+    STUDY_ID = serializers.CharField(required=False, allow_blank=True)
+    SESSION_ID = serializers.CharField(required=False, allow_blank=True)
+    workerId = serializers.CharField(required=False, allow_blank=True)
+    assignmentId = serializers.CharField(required=False, allow_blank=True)
+    hitId = serializers.CharField(required=False, allow_blank=True)
+    turkSubmitTo = serializers.CharField(required=False, allow_blank=True)
+
+
+class TrialOut(serializers.Serializer):
+    index = serializers.IntegerField()
+    protocol = serializers.CharField()
+    shown = serializers.JSONField(help_text="What to show; images as opaque URLs.")
+
+
+class ParticipantStateOut(serializers.Serializer):
+    code = serializers.CharField()
+    page = serializers.CharField(help_text="The page the participant must be on.")
+    progress = serializers.IntegerField(help_text="Percent of trials answered.")
+    page_url = serializers.CharField()
+    trial = TrialOut(allow_null=True)
+    page_data = serializers.JSONField(
+        help_text="The page's texts, questions or completion details."
+    )
+
+
+class PageIn(serializers.Serializer):
+    answers = serializers.DictField(
+        required=False, help_text="consent: {agree: true}; questions: {name: answer}."
+    )
+
+
+class ResponseIn(serializers.Serializer):
+    trial = serializers.IntegerField(min_value=0)
+    value = serializers.JSONField(help_text="The protocol's answer object.")
+    rt_ms = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    idempotency_key = serializers.RegexField(r"^[A-Za-z0-9_\-]{8,64}$")
+
+
+class ResponseOut(serializers.Serializer):
+    trial = serializers.IntegerField()
+    duplicate = serializers.BooleanField(help_text="True when this key was stored before.")
+    page = serializers.CharField()
+    next = serializers.CharField(help_text="The page to go to now.")

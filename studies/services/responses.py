@@ -1,0 +1,138 @@
+"""Saving a trial's response: once per idempotency key, only for the current trial."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from studies.errors import InvalidAnswer, WrongPage
+from studies.models import Participant, Response, Trial
+from studies.protocols import ResponseError, get_protocol
+from studies.services.events import event_log
+from studies.services.participants import participant_screen_out
+
+_KEY = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
+MAX_RT_MS = 24 * 3600 * 1000.0
+
+
+@dataclass(frozen=True)
+class Submitted:
+    response: Response
+    created: bool  # False: the same key was submitted before; nothing new was stored
+    participant: Participant
+
+
+def _rt(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        rt = float(value)
+    except (TypeError, ValueError):
+        raise InvalidAnswer("rt_ms must be a number of milliseconds") from None
+    if not math.isfinite(rt) or not 0 <= rt <= MAX_RT_MS:
+        raise InvalidAnswer("rt_ms must be between 0 and 86400000")
+    return rt
+
+
+@transaction.atomic
+def response_submit(
+    *,
+    participant: Participant,
+    trial_index: int,
+    value: Any,
+    idempotency_key: str,
+    rt_ms: Any = None,
+) -> Submitted:
+    """Validate and store the answer to the participant's current trial.
+
+    A second submission with the same ``idempotency_key`` (a double click, a retried request)
+    returns the stored response and changes nothing. Raises :class:`InvalidAnswer` (nothing
+    stored) or :class:`WrongPage` (not the current trial; ``next_page`` says where to go).
+    """
+    if not isinstance(idempotency_key, str) or not _KEY.match(idempotency_key):
+        raise InvalidAnswer("idempotency_key must be 8–64 letters, digits, '-' or '_'")
+    participant = (
+        Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+    )
+    study = participant.study
+    stored = Response.objects.filter(participant=participant, idempotency_key=idempotency_key)
+    previous = stored.select_related("trial").first()
+    if previous is not None:
+        if previous.trial.index != trial_index:
+            raise InvalidAnswer("this idempotency_key was already used for another trial")
+        return Submitted(previous, False, participant)
+    if participant.page not in ("practice", "trials") or participant.state not in (
+        Participant.ACTIVE_STATES
+    ):
+        raise WrongPage("there is no trial to answer now", next_page=participant.page)
+    if trial_index != participant.n_answered:
+        raise WrongPage(
+            "this trial was already answered"
+            if trial_index < participant.n_answered
+            else "this is not the current trial",
+            next_page=participant.page,
+        )
+    trial = Trial.objects.get(participant=participant, index=trial_index)
+    plugin = get_protocol(study.protocol)
+    try:
+        clean = plugin.validate_response(study.configuration, shown=trial.shown, value=value)
+    except ResponseError as error:
+        raise InvalidAnswer(str(error)) from None
+    client_rt = _rt(rt_ms)
+    now = timezone.now()
+    if trial.kind == Trial.Kind.ATTENTION:
+        scored: dict[str, Any] = {
+            "passed": plugin.attention_passed(hidden=trial.hidden, value=clean)
+        }
+    else:
+        scored = plugin.score(study.configuration, hidden=trial.hidden, value=clean)
+    response = Response.objects.create(
+        participant=participant,
+        trial=trial,
+        value=clean,
+        scored=scored,
+        rt_ms=client_rt,
+        server_rt_ms=(now - trial.shown_at).total_seconds() * 1000 if trial.shown_at else None,
+        idempotency_key=idempotency_key,
+        mode=participant.mode,
+    )
+    trial.answered_at = now
+    trial.save(update_fields=["answered_at"])
+    event_log(
+        study=study,
+        participant=participant,
+        kind="response.saved",
+        data={"index": trial.index, "kind": trial.kind},
+    )
+    participant.n_answered += 1
+    participant.last_seen_at = now
+    if trial.kind == Trial.Kind.ATTENTION and not scored["passed"]:
+        participant.attention_failures += 1
+        event_log(
+            study=study,
+            participant=participant,
+            kind="attention.failed",
+            data={"index": trial.index, "failures": participant.attention_failures},
+        )
+        limit = study.flow.get("screen_out_after_failures")
+        if limit and participant.attention_failures >= limit:
+            participant.save()
+            participant_screen_out(participant=participant, reason="failed attention checks")
+            return Submitted(response, True, participant)
+    _after_trial(participant)
+    participant.save()
+    return Submitted(response, True, participant)
+
+
+def _after_trial(participant: Participant) -> None:
+    from studies.flow import next_page
+
+    if participant.page == "practice" and participant.n_answered >= participant.n_practice:
+        participant.page = next_page(participant.study.flow, "practice")
+    elif participant.page == "trials" and participant.n_answered >= participant.n_trials:
+        participant.page = next_page(participant.study.flow, "trials")

@@ -1,0 +1,337 @@
+"""Designing a study: create, edit, freeze stimuli, life cycle, versions, collaborators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from explainers.models import Classifier, ImageSet, PrecomputeJob
+from studies import flow as flow_config
+from studies.configschema import ConfigError
+from studies.errors import DesignLocked, InvalidTransition, StimuliMissing, StudyError
+from studies.models import Collaborator, Condition, Participant, Response, Stimulus, Study
+from studies.protocols import get_protocol
+from studies.services.events import event_log
+from studies.stimuli import check_stimuli, validate_selection
+
+
+@dataclass(frozen=True)
+class Design:
+    """A validated design: everything that cannot change once a study has real responses."""
+
+    protocol: str
+    configuration: dict[str, Any]
+    flow: dict[str, Any]
+    stimuli: dict[str, Any]
+    classifier: Classifier
+    image_set: ImageSet
+
+
+def design_validate(
+    *,
+    protocol: str,
+    configuration: Any,
+    flow: Any,
+    stimuli: Any,
+    classifier: Classifier | None,
+    image_set: ImageSet | None,
+    user: Any,
+) -> Design:
+    """Check every part; :class:`ConfigError` lists all problems, keyed like ``flow.x``."""
+    errors: dict[str, list[str]] = {}
+    plugin = get_protocol(protocol)
+    selection: dict[str, Any] = {}
+    try:
+        selection = validate_selection(stimuli, protocol=plugin)
+    except ConfigError as error:
+        errors.update(error.prefixed("stimuli").errors)
+    config: dict[str, Any] = {}
+    try:
+        config = plugin.validate_config(configuration, methods=selection.get("methods", []))
+    except ConfigError as error:
+        for key, messages in error.errors.items():
+            target = "stimuli.methods" if key == "methods" else f"configuration.{key}"
+            errors.setdefault(target, []).extend(messages)
+    clean_flow: dict[str, Any] = {}
+    try:
+        clean_flow = flow_config.validate_flow(flow)
+    except ConfigError as error:
+        errors.update(error.prefixed("flow").errors)
+    if classifier is None or not Classifier.objects.visible_to(user).filter(pk=classifier.pk):
+        errors["classifier"] = ["choose a classifier you have access to"]
+    if image_set is None or not ImageSet.objects.visible_to(user).filter(pk=image_set.pk):
+        errors["image_set"] = ["choose an image set you have access to"]
+    if errors:
+        raise ConfigError(errors)
+    assert classifier is not None and image_set is not None
+    return Design(protocol, config, clean_flow, selection, classifier, image_set)
+
+
+def _check_title(title: str) -> str:
+    title = (title or "").strip()
+    if not title or len(title) > 200:
+        raise ConfigError({"title": ["give the study a title of at most 200 characters"]})
+    return title
+
+
+def _sync_conditions(study: Study) -> None:
+    plugin = get_protocol(study.protocol)
+    specs = plugin.conditions(study.configuration, methods=study.stimuli_selection["methods"])
+    study.conditions.all().delete()
+    Condition.objects.bulk_create(
+        Condition(
+            study=study,
+            name=spec.name,
+            factors=dict(spec.factors),
+            position=k,
+            quota=study.flow.get("quota_per_condition"),
+        )
+        for k, spec in enumerate(specs)
+    )
+
+
+@transaction.atomic
+def study_create(
+    *,
+    owner: Any,
+    title: str,
+    design: Design,
+    description: str = "",
+    previous_version: Study | None = None,
+) -> Study:
+    study = Study.objects.create(
+        owner=owner,
+        title=_check_title(title),
+        description=description or "",
+        protocol=design.protocol,
+        configuration=design.configuration,
+        flow=design.flow,
+        stimuli_selection=design.stimuli,
+        classifier=design.classifier,
+        image_set=design.image_set,
+    )
+    if previous_version is not None:
+        study.lineage = previous_version.lineage
+        study.version = (
+            max(Study.objects.filter(lineage=study.lineage).values_list("version", flat=True)) + 1
+        )
+        study.previous_version = previous_version
+        study.save(update_fields=["lineage", "version", "previous_version"])
+    _sync_conditions(study)
+    event_log(
+        study=study,
+        kind="study.created",
+        actor=owner,
+        data={"protocol": study.protocol, "version": study.version},
+    )
+    return study
+
+
+def has_real_responses(study: Study) -> bool:
+    return Response.objects.filter(participant__study=study).exclude(mode="preview").exists()
+
+
+def _discard_previews_and_stimuli(study: Study) -> None:
+    study.participants.filter(mode=Participant.Mode.PREVIEW).delete()
+    study.stimuli.all().delete()
+    study.stimuli_frozen_at = None
+
+
+@transaction.atomic
+def study_update(
+    *,
+    study: Study,
+    actor: Any,
+    title: str | None = None,
+    description: str | None = None,
+    design: Design | None = None,
+) -> Study:
+    """Change the title/description any time; the design only while a draft without real data."""
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    changed: list[str] = []
+    if title is not None and title != study.title:
+        study.title = _check_title(title)
+        changed.append("title")
+    if description is not None and description != study.description:
+        study.description = description
+        changed.append("description")
+    if design is not None:
+        if study.state != Study.State.DRAFT or has_real_responses(study):
+            raise DesignLocked(
+                "this study has left the draft state or has responses: its design cannot "
+                "change; copy it as a new version instead"
+            )
+        _discard_previews_and_stimuli(study)
+        study.protocol = design.protocol
+        study.configuration = design.configuration
+        study.flow = design.flow
+        study.stimuli_selection = design.stimuli
+        study.classifier = design.classifier
+        study.image_set = design.image_set
+        changed.append("design")
+    study.save()
+    if design is not None:
+        _sync_conditions(study)
+    if changed:
+        event_log(study=study, kind="study.updated", actor=actor, data={"changed": changed})
+    return study
+
+
+@transaction.atomic
+def study_stimuli_freeze(*, study: Study, actor: Any = None) -> int:
+    """Resolve the stimuli against the precomputed maps and store them; their count.
+
+    Raises :class:`StimuliMissing` naming what is not precomputed (nothing stored then).
+    """
+    if study.stimuli_frozen_at is not None and study.stimuli.exists():
+        return study.stimuli.count()
+    plugin = get_protocol(study.protocol)
+    check = check_stimuli(
+        classifier=study.classifier,
+        image_set=study.image_set,
+        selection=study.stimuli_selection,
+        protocol=plugin,
+        config=study.configuration,
+    )
+    if not check.ok:
+        raise StimuliMissing("; ".join(check.messages()))
+    Stimulus.objects.bulk_create(
+        Stimulus(study=study, position=k, item_id=d["item_id"], image_id=d["image_pk"], data=d)
+        for k, d in enumerate(
+            plugin.prepare_stimulus(study.configuration, item) for item in check.items
+        )
+    )
+    study.stimuli_frozen_at = timezone.now()
+    study.save(update_fields=["stimuli_frozen_at", "updated_at"])
+    event_log(study=study, kind="stimuli.frozen", actor=actor, data={"n": len(check.items)})
+    return len(check.items)
+
+
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "pilot": (("draft",), "pilot"),
+    "launch": (("draft", "pilot", "paused"), "live"),
+    "pause": (("pilot", "live"), "paused"),
+    "close": (("pilot", "live", "paused"), "closed"),
+    "draft": (("pilot",), "draft"),
+}
+
+
+@transaction.atomic
+def study_transition(*, study: Study, actor: Any, action: str) -> Study:
+    """Move through draft → pilot → live → paused → closed (see :data:`TRANSITIONS`)."""
+    if action not in TRANSITIONS:
+        raise InvalidTransition(f"unknown action {action!r} (known: {', '.join(TRANSITIONS)})")
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    sources, target = TRANSITIONS[action]
+    if study.state not in sources:
+        raise InvalidTransition(f"a {study.state} study cannot {action}")
+    if action == "draft" and study.participants.exclude(mode=Participant.Mode.PREVIEW).exists():
+        raise InvalidTransition(
+            "the pilot has participants: copy the study as a new version to change its design"
+        )
+    if target in ("pilot", "live"):
+        study_stimuli_freeze(study=study, actor=actor)
+    previous = study.state
+    study.state = target
+    now = timezone.now()
+    if target == "live" and study.launched_at is None:
+        study.launched_at = now
+    if target == "closed":
+        study.closed_at = now
+    study.save()
+    event_log(
+        study=study,
+        kind="study.state_changed",
+        actor=actor,
+        data={"from": previous, "to": target, "action": action},
+    )
+    return study
+
+
+@transaction.atomic
+def study_copy_as_version(*, study: Study, actor: Any) -> Study:
+    """A new draft with the same design, the next version number in the same lineage."""
+    design = Design(
+        study.protocol,
+        study.configuration,
+        study.flow,
+        study.stimuli_selection,
+        study.classifier,
+        study.image_set,
+    )
+    copy = study_create(
+        owner=actor,
+        title=study.title,
+        description=study.description,
+        design=design,
+        previous_version=study,
+    )
+    for collaborator in study.collaborators.all():
+        Collaborator.objects.get_or_create(
+            study=copy, user=collaborator.user, defaults={"role": collaborator.role}
+        )
+    if study.owner_id != actor.pk:
+        Collaborator.objects.get_or_create(
+            study=copy, user=study.owner, defaults={"role": Collaborator.Role.EDIT}
+        )
+    event_log(study=study, kind="study.copied", actor=actor, data={"to": str(copy.uid)})
+    return copy
+
+
+@transaction.atomic
+def collaborator_set(*, study: Study, actor: Any, user: Any, role: str | None) -> None:
+    """Add, change (``role``) or remove (``role=None``) a collaborator; owner only."""
+    if actor.pk != study.owner_id and not actor.is_superuser:
+        raise StudyError("only the study's owner can change its collaborators")
+    if user.pk == study.owner_id:
+        raise StudyError("the owner is not a collaborator")
+    if role is None:
+        study.collaborators.filter(user=user).delete()
+    elif role in Collaborator.Role.values:
+        Collaborator.objects.update_or_create(study=study, user=user, defaults={"role": role})
+    else:
+        raise StudyError(f"role must be one of {', '.join(Collaborator.Role.values)}")
+    event_log(
+        study=study,
+        kind="study.collaborator",
+        actor=actor,
+        data={"user": user.get_username(), "role": role},
+    )
+
+
+def study_precompute_missing(*, study: Study, actor: Any) -> PrecomputeJob:
+    """Start a precompute job for the maps and predictions the study still lacks."""
+    from explainers.services.precompute import JobError, precompute_job_create
+
+    plugin = get_protocol(study.protocol)
+    check = check_stimuli(
+        classifier=study.classifier,
+        image_set=study.image_set,
+        selection=study.stimuli_selection,
+        protocol=plugin,
+        config=study.configuration,
+    )
+    if not check.missing_maps and not check.missing_predictions:
+        raise StudyError("nothing is missing: every map this study needs is precomputed")
+    methods = check.missing_methods or list(study.stimuli_selection["methods"])
+    try:
+        job = precompute_job_create(
+            classifier=study.classifier,
+            image_set=study.image_set,
+            methods=methods,
+            targets=check.missing_targets,
+            owner=actor,
+        )
+    except JobError as error:
+        raise StudyError(str(error)) from None
+    with transaction.atomic():
+        event_log(
+            study=study,
+            kind="stimuli.precompute_requested",
+            actor=actor,
+            data={"job": str(job.uid), "methods": methods, "targets": check.missing_targets},
+        )
+    return job

@@ -1,0 +1,361 @@
+"""Researcher pages: studies list, design forms, life cycle, preview, monitor, exports, team."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from studies.configschema import ConfigError
+from studies.errors import StudyError
+from studies.export import StudyExport
+from studies.forms import CollaboratorForm, ImportForm, StudyForm, TitleForm, study_initial
+from studies.models import Participant, Study
+from studies.protocols import get_protocol, protocols
+from studies.recruitment import Arrival
+from studies.selectors import can_edit, monitor, study_for
+from studies.services.participants import (
+    participant_exclude,
+    participant_start,
+    participants_time_out,
+)
+from studies.services.studies import (
+    TRANSITIONS,
+    collaborator_set,
+    has_real_responses,
+    study_copy_as_version,
+    study_create,
+    study_precompute_missing,
+    study_transition,
+    study_update,
+)
+from studies.spec import spec_parse, study_spec
+from studies.stimuli import check_stimuli
+
+
+@login_required
+@require_GET
+def study_list(request: HttpRequest) -> HttpResponse:
+    studies = Study.objects.visible_to(request.user).select_related("owner", "classifier")
+    return render(
+        request,
+        "researcher/study_list.html",
+        {"studies": studies[:200], "protocols": protocols().values()},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_new(request: HttpRequest) -> HttpResponse:
+    name = request.GET.get("protocol") or request.POST.get("protocol")
+    if not name:
+        return render(request, "researcher/study_new.html", {"protocols": protocols().values()})
+    try:
+        plugin = get_protocol(name)
+    except ConfigError:
+        raise Http404("no such protocol") from None
+    form = StudyForm(request.POST or None, protocol=plugin, user=request.user)
+    if request.method == "POST" and form.is_valid() and form.design is not None:
+        study = study_create(
+            owner=request.user,
+            title=form.cleaned_data["title"],
+            description=form.cleaned_data["description"],
+            design=form.design,
+        )
+        messages.success(request, "Study created as a draft.")
+        return redirect("studies:detail", uid=study.uid)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "researcher/study_form.html", {"form": form, "protocol": plugin}, status=status
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_edit(request: HttpRequest, uid: str) -> HttpResponse:
+    study = study_for(request.user, uid, edit=True)
+    plugin = get_protocol(study.protocol)
+    if study.state != Study.State.DRAFT or has_real_responses(study):
+        return _edit_title(request, study)
+    initial_design = {
+        "configuration": study.configuration,
+        "flow": study.flow,
+        "stimuli": study.stimuli_selection,
+    }
+    form = StudyForm(
+        request.POST or None,
+        protocol=plugin,
+        user=request.user,
+        initial_design=initial_design,
+        initial=study_initial(study),
+    )
+    if request.method == "POST" and form.is_valid() and form.design is not None:
+        try:
+            study_update(
+                study=study,
+                actor=request.user,
+                title=form.cleaned_data["title"],
+                description=form.cleaned_data["description"],
+                design=form.design,
+            )
+        except StudyError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "Saved.")
+            return redirect("studies:detail", uid=study.uid)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "researcher/study_form.html",
+        {"form": form, "protocol": plugin, "study": study},
+        status=status,
+    )
+
+
+def _edit_title(request: HttpRequest, study: Study) -> HttpResponse:
+    """A study out of draft or with responses: only its title and description can change."""
+    form = TitleForm(
+        request.POST or None, initial={"title": study.title, "description": study.description}
+    )
+    if request.method == "POST" and form.is_valid():
+        study_update(
+            study=study,
+            actor=request.user,
+            title=form.cleaned_data["title"],
+            description=form.cleaned_data["description"],
+        )
+        messages.success(request, "Title and description saved.")
+        return redirect("studies:detail", uid=study.uid)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "researcher/study_title.html", {"form": form, "study": study}, status=status
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_import(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data.get("document")
+        raw = upload.read().decode("utf-8", "replace") if upload else form.cleaned_data["text"]
+        try:
+            document = json.loads(raw)
+            title, description, design = spec_parse(document, user=request.user)
+            study = study_create(
+                owner=request.user, title=title, description=description, design=design
+            )
+        except json.JSONDecodeError as error:
+            errors = {"document": [f"not valid JSON: {error.msg} (line {error.lineno})"]}
+        except ConfigError as error:
+            errors = error.errors
+        else:
+            messages.success(request, "Study created from the document.")
+            return redirect("studies:detail", uid=study.uid)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "researcher/study_import.html", {"form": form, "errors": errors}, status=status
+    )
+
+
+PROLIFIC_QUERY = (
+    "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+)
+
+
+@login_required
+@require_GET
+def study_detail(request: HttpRequest, uid: str) -> HttpResponse:
+    study = study_for(request.user, uid)
+    plugin = get_protocol(study.protocol)
+    check = check_stimuli(
+        classifier=study.classifier,
+        image_set=study.image_set,
+        selection=study.stimuli_selection,
+        protocol=plugin,
+        config=study.configuration,
+    )
+    link = request.build_absolute_uri(reverse("studies:take", args=[study.link_token]))
+    actions = [a for a, (sources, _) in TRANSITIONS.items() if study.state in sources]
+    return render(
+        request,
+        "researcher/study_detail.html",
+        {
+            "study": study,
+            "protocol": plugin,
+            "check": check,
+            "editable": can_edit(request.user, study),
+            "is_owner": study.owner_id == request.user.pk,
+            "actions": actions,
+            "link": link,
+            "prolific_link": link + PROLIFIC_QUERY,
+            "conditions": study.conditions.order_by("position"),
+            "collaborators": study.collaborators.select_related("user"),
+            "locked": has_real_responses(study),
+            "collaborator_form": CollaboratorForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def study_action(request: HttpRequest, uid: str) -> HttpResponse:
+    study = study_for(request.user, uid, edit=True)
+    action = request.POST.get("action", "")
+    try:
+        study_transition(study=study, actor=request.user, action=action)
+    except StudyError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Done: {action}.")
+    return redirect("studies:detail", uid=study.uid)
+
+
+@login_required
+@require_POST
+def study_copy(request: HttpRequest, uid: str) -> HttpResponse:
+    study = study_for(request.user, uid, edit=True)
+    copy = study_copy_as_version(study=study, actor=request.user)
+    messages.success(request, f"Version {copy.version} created as a draft.")
+    return redirect("studies:detail", uid=copy.uid)
+
+
+@login_required
+@require_POST
+def study_preview(request: HttpRequest, uid: str) -> HttpResponse:
+    """Walk the study as a participant would; the session is flagged as a preview."""
+    study = study_for(request.user, uid)
+    chosen = request.POST.get("condition", "")
+    condition = study.conditions.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+    try:
+        participant, _ = participant_start(
+            study=study,
+            arrival=Arrival("preview"),
+            preview=True,
+            condition=condition,
+            actor=request.user,
+        )
+    except StudyError as error:
+        messages.error(request, error.message)
+        return redirect("studies:detail", uid=study.uid)
+    return redirect("studies:participant-page", code=participant.code)
+
+
+@login_required
+@require_POST
+def study_precompute(request: HttpRequest, uid: str) -> HttpResponse:
+    study = study_for(request.user, uid, edit=True)
+    try:
+        job = study_precompute_missing(study=study, actor=request.user)
+    except StudyError as error:
+        messages.error(request, error.message)
+        return redirect("studies:detail", uid=study.uid)
+    messages.success(request, "Precompute job started for the missing maps.")
+    return redirect("precompute-job", uid=job.uid)
+
+
+@login_required
+@require_GET
+def study_monitor(request: HttpRequest, uid: str) -> HttpResponse:
+    study = study_for(request.user, uid)
+    participants_time_out(study=study)
+    data = monitor(study)
+    if request.GET.get("format") == "json":
+        return JsonResponse(
+            {
+                "states": data.states,
+                "conditions": [
+                    {"name": c.name, "states": c.states, "total": c.total} for c in data.conditions
+                ],
+                "median_minutes": data.median_minutes,
+                "attention_failures": data.attention_failures,
+                "last_seen": data.last_seen.isoformat() if data.last_seen else None,
+            }
+        )
+    return render(
+        request,
+        "researcher/study_monitor.html",
+        {
+            "study": study,
+            "monitor": data,
+            "states": Participant.State.choices,
+            "editable": can_edit(request.user, study),
+        },
+    )
+
+
+@login_required
+@require_POST
+def participant_exclusion(request: HttpRequest, uid: str, number: int) -> HttpResponse:
+    study = study_for(request.user, uid, edit=True)
+    participant = study.participants.filter(number=number).first()
+    if participant is None:
+        raise Http404("no such participant")
+    try:
+        participant_exclude(
+            participant=participant,
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            excluded=request.POST.get("exclude", "1") == "1",
+        )
+    except StudyError as error:
+        messages.error(request, error.message)
+    return redirect("studies:monitor", uid=study.uid)
+
+
+EXPORTS = {
+    "responses.csv": "text/csv; charset=utf-8",
+    "participants.csv": "text/csv; charset=utf-8",
+    "datapackage.json": "application/json",
+    "study.json": "application/json",
+}
+
+
+@login_required
+@require_GET
+def study_export(request: HttpRequest, uid: str, name: str) -> HttpResponse:
+    study = study_for(request.user, uid)
+    if name not in EXPORTS:
+        raise Http404("no such export")
+    if name == "study.json":
+        body = json.dumps(study_spec(study), indent=2, ensure_ascii=False)
+    else:
+        export = StudyExport(study, include_pilot=request.GET.get("include_pilot") == "1")
+        body = {
+            "responses.csv": export.responses_csv,
+            "participants.csv": export.participants_csv,
+            "datapackage.json": lambda: json.dumps(export.datapackage(), indent=2),
+        }[name]()
+    response = HttpResponse(body, content_type=EXPORTS[name])
+    response["Content-Disposition"] = f'attachment; filename="study-v{study.version}-{name}"'
+    return response
+
+
+@login_required
+@require_POST
+def study_collaborators(request: HttpRequest, uid: str) -> HttpResponse:
+    study = study_for(request.user, uid)
+    form = CollaboratorForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a user name.")
+        return redirect("studies:detail", uid=study.uid)
+    user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
+    if user is None:
+        messages.error(request, "No researcher has that user name.")
+        return redirect("studies:detail", uid=study.uid)
+    try:
+        collaborator_set(
+            study=study, actor=request.user, user=user, role=form.cleaned_data["role"] or None
+        )
+    except StudyError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Collaborators updated.")
+    return redirect("studies:detail", uid=study.uid)

@@ -1,0 +1,167 @@
+"""Nothing the browser receives reveals what it must not (PROTOCOLS.md, participant flow).
+
+A crawler plays a whole session through the HTML pages, every image they reference and the JSON
+API a custom front end would use, keeps every response (status line, headers, body), and the test
+asserts that none contains method names, condition names or factors, stored file names, the
+images' original names or hashes, or (where the protocol hides them) class labels.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+from django.test import Client
+
+from studies.models import Participant, Trial
+
+from .conftest import CLASS_NAMES, create_study
+
+pytestmark = pytest.mark.django_db
+
+_IMG = re.compile(r'src="(/s/[^"]+)"')
+_PAGE = re.compile(r'name="page" value="(\w+)"')
+
+
+@dataclass
+class Crawl:
+    client: Client = field(default_factory=Client)
+    seen: list[tuple[str, bytes]] = field(default_factory=list)
+    images: int = 0
+
+    def keep(self, what: str, response) -> None:  # type: ignore[no-untyped-def]
+        headers = "\n".join(f"{k}: {v}" for k, v in response.items())
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        self.seen.append((f"{what} {response.status_code}", headers.encode() + b"\n\n" + body))
+        return response
+
+    def get(self, path: str, **kw):  # type: ignore[no-untyped-def]
+        return self.keep(f"GET {path}", self.client.get(path, **kw))
+
+    def post(self, path: str, data, **kw):  # type: ignore[no-untyped-def]
+        return self.keep(f"POST {path}", self.client.post(path, data, **kw))
+
+
+def play(study, crawl: Crawl) -> Participant:
+    link = f"/take/{study.link_token}/"
+    params = {"PROLIFIC_PID": "leaktest01", "STUDY_ID": "s1", "SESSION_ID": "x1"}
+    crawl.get(link, data=params)
+    url = crawl.post(link, params)["Location"]
+    code = url.strip("/").split("/")[-1]
+    crawl.get(f"/api/participants/{code}/")
+    for _ in range(200):
+        page = crawl.get(url)
+        html = page.content.decode()
+        for src in sorted(set(_IMG.findall(html))):
+            image = crawl.get(src)
+            assert image.status_code == 200 and image["Content-Type"] == "image/png"
+            crawl.images += 1
+        crawl.get(f"/api/participants/{code}/")
+        match = _PAGE.search(html)
+        if match is None:
+            break
+        name = match.group(1)
+        participant = Participant.objects.get(code=code)
+        if name in ("practice", "trials"):
+            trial = Trial.objects.get(participant=participant, index=participant.n_answered)
+            value = trial.hidden.get("expected") or first_answer(trial.shown)
+            body = {
+                "trial": trial.index,
+                "value": value,
+                "rt_ms": 900.5,
+                "idempotency_key": uuid.uuid4().hex,
+            }
+            reply = crawl.post(
+                f"/api/participants/{code}/responses/", body, content_type="application/json"
+            )
+            assert reply.status_code == 201, reply.content
+        else:
+            data = {"page": name, "agree": "yes"} if name == "consent" else {"page": name}
+            assert crawl.post(url, data).status_code == 302
+    participant = Participant.objects.get(code=code)
+    assert participant.page == "complete"
+    return participant
+
+
+def first_answer(shown: dict) -> dict:
+    if "items" in shown:
+        return {item["name"]: item["options"][0]["value"] for item in shown["items"]}
+    value = {"choice": shown["options"][0]["value"]}
+    if shown.get("validation"):
+        value["validation"] = "yes"
+    return value
+
+
+def forbidden_strings(study, assets, *, labels_hidden: bool) -> list[str]:
+    out = list(assets.methods)
+    for condition in study.conditions.all():
+        out.append(condition.name)
+        out += [v for v in condition.factors.values() if isinstance(v, str)]
+    for image in assets.images:
+        out += [image.original_name, image.sha256[:16], image.file.name]
+    for m in assets.maps:
+        out += [m.overlay.name, m.heatmap.name, m.overlay.name.split("/")[-1].split(".")[0]]
+    out += ["maps/", "images/", "model_correct", "expected", "latin_row", "set_rotation"]
+    if labels_hidden:
+        out += CLASS_NAMES
+    return out
+
+
+def assert_no_leak(crawl: Crawl, forbidden: list[str]) -> None:
+    leaks = []
+    for what, body in crawl.seen:
+        text = body.decode("utf-8", "replace").lower()
+        for word in forbidden:
+            if re.search(rf"(?<![a-z0-9]){re.escape(word.lower())}(?![a-z0-9])", text):
+                leaks.append(f"{what}: {word!r}")
+    assert not leaks, "\n".join(leaks[:30])
+
+
+def test_preference_session_reveals_no_method_condition_label_or_file_name(researcher, assets):
+    study = create_study(
+        researcher,
+        assets,
+        protocol="preference",
+        stimuli={"methods": list(assets.methods), "images": "all", "sample": 4},
+        flow={
+            "practice_trials": 1,
+            "attention_checks": 1,
+            "demographics": True,
+            "questionnaire": [{"name": "difficulty", "text": "Was it hard?", "type": "likert"}],
+        },
+        configuration={"validation_question": "Does the left map highlight the object?"},
+    )
+    crawl = Crawl()
+    participant = play(study, crawl)
+    # the crawl saw everything: pages, API payloads and every image of every trial
+    assert len(crawl.seen) > 25 and crawl.images >= 2 * participant.n_trials
+    hidden = " ".join(str(t.hidden) for t in participant.trials.all())
+    assert all(method in hidden for method in assets.methods)  # the secrets exist server-side
+    assert_no_leak(crawl, forbidden_strings(study, assets, labels_hidden=True))
+
+
+def test_likert_between_subjects_hides_methods_and_conditions(researcher, assets):
+    study = create_study(
+        researcher,
+        assets,
+        configuration={"design": "between"},
+        stimuli={"methods": list(assets.methods), "images": "all"},
+    )
+    crawl = Crawl()
+    participant = play(study, crawl)
+    assert participant.condition.name in assets.methods  # the condition is a method name
+    assert crawl.images >= participant.n_trials
+    # Likert shows the true and predicted classes by design; nothing else may leak
+    assert_no_leak(crawl, forbidden_strings(study, assets, labels_hidden=False))
+
+
+def test_crawler_detects_a_leak(researcher, assets):
+    """The check itself can fail: a page that shows a method name is caught."""
+    study = create_study(researcher, assets, protocol="preference")
+    crawl = Crawl()
+    play(study, crawl)
+    crawl.seen.append(("GET /fake 200", f"<p>{assets.methods[0]}</p>".encode()))
+    with pytest.raises(AssertionError, match=assets.methods[0]):
+        assert_no_leak(crawl, forbidden_strings(study, assets, labels_hidden=True))

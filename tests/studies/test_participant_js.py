@@ -1,0 +1,61 @@
+"""participant.js under node with a tiny fake DOM: timing, idempotency keys, retries, keys."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE = shutil.which("node")
+pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+
+
+def run(scenario: str) -> dict:
+    result = subprocess.run(
+        [
+            str(NODE),
+            str(Path(__file__).parent / "js" / "harness.js"),
+            str(ROOT / "static" / "js" / "participant.js"),
+            scenario,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_retries_reuse_one_idempotency_key_and_time_the_answer():
+    out = run("retry")
+    assert out["errors"] == ["Please answer every question."]
+    bodies = [f["body"] for f in out["fetches"]]
+    assert len(bodies) == 3  # offline, 503, then stored; the double click sent nothing
+    assert len({b["idempotency_key"] for b in bodies}) == 1
+    assert bodies[0]["idempotency_key"].startswith("uuid")
+    assert all(b["value"] == {"justification": "4"} and b["trial"] == 3 for b in bodies)
+    assert bodies[0]["rt_ms"] == 1500
+    assert out["navigations"] == ["/s/CODE/"]
+    assert out["storedAfter"] == 0  # the key is forgotten once the answer is stored
+
+
+def test_a_reload_before_the_answer_arrived_reuses_the_key():
+    out = run("reload")
+    assert out["fetches"][0]["body"]["idempotency_key"] == out["first"]
+
+
+def test_arrow_keys_choose_left_or_right_and_conflicts_follow_the_server():
+    out = run("arrows")
+    assert out["fetches"][0]["body"]["value"] == {"choice": "1"}
+    assert out["navigations"] == ["/s/CODE/"]
+
+
+def test_a_rejected_answer_shows_the_servers_message():
+    out = run("invalid")
+    assert out["errors"] == ["choose one of 1-5"] and out["navigations"] == []
+    assert out["buttonDisabled"] is False

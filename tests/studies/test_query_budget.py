@@ -1,0 +1,40 @@
+"""Query budgets of the participant's hot paths (DESIGN.md: a few cheap queries per request)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.test import Client
+
+from .helpers import arrive, walk_to_trials
+
+pytestmark = pytest.mark.django_db
+
+
+def test_trial_page_response_and_image_stay_within_their_query_budgets(
+    likert_study, django_assert_max_num_queries
+):
+    client = Client()
+    url, _ = arrive(client, likert_study)
+    participant = walk_to_trials(client, url)
+    client.get(url)  # the first view stamps the trial as shown
+    with django_assert_max_num_queries(4):
+        page = client.get(url)
+    assert page.status_code == 200
+    token = next(iter(participant.trials.get(index=0).assets))
+    with django_assert_max_num_queries(2):
+        assert client.get(f"/s/{participant.code}/img/{token}").status_code == 200
+    trial = participant.trials.get(index=0)
+    value = {item["name"]: 3 for item in trial.shown["items"]}
+    body = {"trial": 0, "value": value, "rt_ms": 1000, "idempotency_key": uuid.uuid4().hex}
+    with django_assert_max_num_queries(12):
+        answer = client.post(
+            f"/api/participants/{participant.code}/responses/",
+            body,
+            content_type="application/json",
+        )
+    assert answer.status_code == 201
+    with django_assert_max_num_queries(8):
+        nxt = client.get(url)  # the next trial: first view
+    assert nxt.status_code == 200
