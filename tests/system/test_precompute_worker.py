@@ -51,11 +51,11 @@ def wait_for(job: PrecomputeJob, condition, timeout: float, worker: WorkerProces
 
 
 def test_worker_killed_mid_job_then_a_new_worker_finishes_it_exactly_once(
-    eight_images, monkeypatch, settings
+    eight_images, shared_media, monkeypatch, settings
 ):
     from studyplatform import celery_app
 
-    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+    assert not celery_app.conf.task_always_eager, "system tests dispatch to real workers"
     env_media = {"MEDIA_ROOT": settings.MEDIA_ROOT}
     for key, value in env_media.items():
         monkeypatch.setenv(key, value)
