@@ -131,11 +131,21 @@ def captum_runners(
 
 
 def gradcam_library_status() -> str:
+    """Why pytorch-grad-cam is not a peer here: it imports torchvision, which the stack excludes
+    (PyTorch CPU only, no torchvision), so it is neither installed nor importable."""
     try:
         import pytorch_grad_cam  # noqa: F401
-    except Exception as error:  # it imports torchvision, which is not installed here
-        return f"skipped ({type(error).__name__}: {error})"
-    return "importable (not wired into this benchmark)"
+    except ModuleNotFoundError as error:
+        missing = error.name or "?"
+        if missing.startswith("pytorch_grad_cam"):
+            return (
+                "skipped: not installed (it imports torchvision, which this stack excludes); "
+                "Captum is the only peer"
+            )
+        return f"skipped: it cannot be imported without {missing!r}; Captum is the only peer"
+    except Exception as error:
+        return f"skipped ({type(error).__name__}: {error}); Captum is the only peer"
+    return "importable but not wired into this benchmark; Captum is the only peer"
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -103,9 +103,13 @@ def sample_scores(
     kept = [z.to(device) for z in samples]
 
     def build(part: slice) -> tuple[torch.Tensor, torch.Tensor]:
-        items = range(part.start, part.stop)
-        keep = torch.stack([kept[t % n_images][t // n_images][labels[t % n_images]] for t in items])
-        images = torch.tensor([t % n_images for t in items], device=device)
+        items = torch.arange(part.start, part.stop)
+        images, rows = items % n_images, items // n_images
+        keep = torch.empty(len(items), *x.shape[2:], device=device)
+        for i in images.unique().tolist():  # one gather per image, not per item
+            chosen = images == i
+            keep[chosen.to(device)] = kept[i][rows[chosen].to(device)][:, labels[i]]
+        images = images.to(device)
         return baseline + (x[images] - baseline) * keep[:, None], targets[images]
 
     scores = score(classifier, n_samples * n_images, build, options)
