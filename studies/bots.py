@@ -41,6 +41,7 @@ class ResponseModel:
     attention_fail_rate: float = 0.0
     decline_rate: float = 0.0
     abandon_rate: float = 0.0
+    comprehension_fail_rate: float = 0.0
     rt_mean_ms: float = 2500.0
 
 
@@ -135,6 +136,11 @@ class Bot:
             data["agree"] = "no" if self.rng.random() < self.model.decline_rate else "yes"
         for q in questions_for(self.study, name):
             data[q["name"]] = self._question_answer(q)
+        if name == "comprehension":  # the oracle: the right answers, or wrong ones on purpose
+            understood = self.rng.random() >= self.model.comprehension_fail_rate
+            for k, q in enumerate(self.study.flow.get("comprehension") or [], start=1):
+                wrong = [o for o in q["options"] if o != q["answer"]]
+                data[f"check_{k}"] = q["answer"] if understood else self.rng.choice(wrong)
         reply = self._post(url, data)
         if reply.status_code != 302:
             raise BotError(f"the {name} page answered {reply.status_code}: {reply.content[:300]!r}")

@@ -17,19 +17,20 @@ import io
 import json
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.db.models import Count, Q
 
+from studies.exclusions import Exclusion, exclusion_for
 from studies.models import Participant, Study, Trial
 from studies.protocols import Column, Protocol, get_protocol
 from studies.questions import DEMOGRAPHICS
 from studies.spec import study_spec
 
 NA = "NA"
+__all__ = ["Exclusion", "StudyExport", "exclusion_for"]
 
 BASE_COLUMNS = [
     Column("participant_id", "string", "Pseudonymous participant id (P + arrival number)."),
@@ -88,40 +89,6 @@ def _factor_columns(study: Study) -> list[Column]:
     for factors in study.conditions.order_by("position").values_list("factors", flat=True):
         names += [k for k in factors if k not in names]
     return [Column(n, "string", f"Condition factor {n!r}.") for n in names]
-
-
-@dataclass
-class Exclusion:
-    excluded: bool
-    reason: str
-
-
-def exclusion_for(
-    participant: Participant,
-    *,
-    flow: Mapping[str, Any],
-    rts: Sequence[float],
-    answers: Sequence[Any],
-) -> Exclusion:
-    """The declared rules applied to one participant (the researcher's exclusion first)."""
-    reasons = []
-    state = participant.state
-    if state == Participant.State.EXCLUDED:
-        reasons.append(participant.exclusion_reason or "excluded by the researcher")
-    elif state == Participant.State.SCREENED_OUT:
-        reasons.append(f"screened out ({participant.exclusion_reason or 'no reason'})")
-    elif flow.get("exclude_incomplete", True) and state != Participant.State.COMPLETED:
-        reasons.append("incomplete")
-    limit = flow.get("exclude_attention_failures")
-    if limit and participant.attention_failures >= limit:
-        reasons.append("failed attention checks")
-    floor = flow.get("exclude_median_rt_below_ms")
-    if floor and rts and statistics.median(rts) < floor:
-        reasons.append("too fast")
-    values = [a for a in answers if a is not None]
-    if flow.get("exclude_straightlining") and len(values) > 1 and len(set(values)) == 1:
-        reasons.append("straight-lining")
-    return Exclusion(bool(reasons), "; ".join(reasons))
 
 
 class StudyExport:

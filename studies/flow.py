@@ -126,6 +126,25 @@ SCHEMA = Schema(
             "Exclude participants who gave the same answer to every trial",
         ),
         Option("exclude_incomplete", "bool", True, "Exclude participants who did not complete"),
+        Option(
+            "comprehension",
+            "json",
+            [],
+            "Comprehension check after the instructions",
+            "A list of {text, options, answer}. A wrong answer sends the participant back to the "
+            "instructions; after the last attempt they are screened out (declared exclusion).",
+            nullable=True,  # an empty form field means no check
+        ),
+        Option(
+            "comprehension_attempts",
+            "int",
+            2,
+            "Comprehension check attempts",
+            "Empty: 2.",
+            minimum=1,
+            maximum=10,
+            nullable=True,
+        ),
     )
 )
 
@@ -140,6 +159,12 @@ def validate_flow(data: Any) -> dict[str, Any]:
                 f"{where}: {' '.join(m)}" if where else " ".join(m)
                 for where, m in error.errors.items()
             ]
+    if "comprehension" in clean:
+        clean["comprehension"] = clean["comprehension"] or []
+        clean["comprehension_attempts"] = clean.get("comprehension_attempts") or 2
+        problems = comprehension_problems(clean["comprehension"])
+        if problems:
+            errors["comprehension"] = problems
     for name in ("completion_url", "screen_out_url"):
         url = clean.get(name)
         if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
@@ -149,12 +174,58 @@ def validate_flow(data: Any) -> dict[str, Any]:
     return clean
 
 
+def comprehension_problems(questions: Any) -> list[str]:
+    """What is wrong with a comprehension check definition (empty when valid)."""
+    if not isinstance(questions, list):
+        return ["must be a list of {text, options, answer}"]
+    out = []
+    for k, q in enumerate(questions, start=1):
+        if not isinstance(q, Mapping) or set(q) - {"text", "options", "answer"}:
+            out.append(f"question {k}: give exactly text, options and answer")
+            continue
+        options = q.get("options")
+        if not isinstance(q.get("text"), str) or not q["text"].strip():
+            out.append(f"question {k}: text is required")
+        if (
+            not isinstance(options, list)
+            or len(options) < 2
+            or not all(isinstance(o, str) and o.strip() for o in options)
+        ):
+            out.append(f"question {k}: give at least two options")
+        elif q.get("answer") not in options:
+            out.append(f"question {k}: the answer must be one of the options")
+    return out
+
+
+def comprehension_questions(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The check as choice questions for the page (without the answers)."""
+    return [
+        {
+            "name": f"check_{k}",
+            "text": q["text"],
+            "type": "choice",
+            "options": list(q["options"]),
+            "required": True,
+        }
+        for k, q in enumerate(flow.get("comprehension") or [], start=1)
+    ]
+
+
+def comprehension_passed(flow: Mapping[str, Any], answers: Mapping[str, Any]) -> bool:
+    return all(
+        answers.get(f"check_{k}") == q["answer"]
+        for k, q in enumerate(flow.get("comprehension") or [], start=1)
+    )
+
+
 def pages(flow: Mapping[str, Any]) -> list[str]:
     """The participant's pages in order."""
     out = ["consent"]
     if flow.get("demographics"):
         out.append("demographics")
     out.append("instructions")
+    if flow.get("comprehension"):
+        out.append("comprehension")
     if flow.get("practice_trials"):
         out.append("practice")
     out.append("trials")

@@ -89,7 +89,7 @@ def page_data(participant: Participant) -> dict[str, Any]:
         return {"text": study.flow["consent_text"]}
     if page == "instructions":
         return {"text": instructions_text(study)}
-    if page in ("demographics", "questionnaire"):
+    if page in ("demographics", "questionnaire", "comprehension"):
         return {"questions": questions_for(study, page)}
     if page == "debrief":
         return {"text": study.flow["debrief"]}

@@ -34,13 +34,18 @@ def condition_assign(*, study: Study, mode: str) -> Condition:
     """The least-filled condition (ties: the first), among those under their quota.
 
     Counts completed participants and those started within the study's timeout; never previews,
-    screened-out, timed-out or excluded ones. Call it with the study's row locked, in the
-    transaction that creates the participant, so that concurrent arrivals see each other.
+    screened-out, timed-out or excluded ones (excluded by the researcher, by a declared rule at
+    completion, or already past the declared attention-check limit while in progress). Call it
+    with the study's row locked, in the transaction that creates the participant, so that
+    concurrent arrivals see each other.
     """
     cutoff = timezone.now() - timedelta(minutes=int(study.flow["timeout_minutes"]))
     counted = Participant.objects.filter(study=study, mode=mode, condition__isnull=False).filter(
         Q(state=State.COMPLETED) | Q(state__in=Participant.ACTIVE_STATES, last_seen_at__gte=cutoff)
     )
+    failures = study.flow.get("exclude_attention_failures")
+    if failures:  # already excluded by a declared rule: their cell needs someone else
+        counted = counted.exclude(attention_failures__gte=failures)
     counts = dict(counted.values("condition").annotate(n=Count("id")).values_list("condition", "n"))
     conditions = list(study.conditions.order_by("position"))
     open_cells = [c for c in conditions if c.quota is None or counts.get(c.pk, 0) < c.quota]
@@ -179,6 +184,8 @@ def questions_for(study: Study, page: str) -> list[dict[str, Any]]:
         return DEMOGRAPHICS
     if page == "questionnaire":
         return list(study.flow.get("questionnaire") or [])
+    if page == "comprehension":
+        return flow_config.comprehension_questions(study.flow)
     return []
 
 
@@ -213,6 +220,14 @@ def participant_page_submit(
             raise InvalidAnswer("please check your answers", errors=error.errors) from None
         setattr(participant, page, answers)
         event_log(study=study, participant=participant, kind=f"{page}.saved")
+    elif page == "comprehension":
+        try:
+            answers = clean_answers(questions_for(study, page), data)
+        except ConfigError as error:
+            raise InvalidAnswer("please answer every question", errors=error.errors) from None
+        if not flow_config.comprehension_passed(study.flow, answers):
+            return _comprehension_failed(participant, answers, now)
+        event_log(study=study, participant=participant, kind="comprehension.passed")
     elif page in ("instructions", "debrief"):
         event_log(study=study, participant=participant, kind=f"{page}.read")
     else:
@@ -222,6 +237,33 @@ def participant_page_submit(
         participant.state = State.COMPLETED
         participant.completed_at = participant.ended_at = now
         event_log(study=study, participant=participant, kind="participant.completed")
+    participant.last_seen_at = now
+    participant.save()
+    if participant.state == State.COMPLETED:
+        from studies.exclusions import participant_rules_apply
+
+        participant = participant_rules_apply(participant=participant)
+    return participant
+
+
+def _comprehension_failed(
+    participant: Participant, answers: Mapping[str, Any], now: Any
+) -> Participant:
+    """Back to the instructions for another attempt, or screened out after the last one.
+
+    Attempts are counted from the event log (``comprehension.failed``), the provenance record.
+    """
+    study = participant.study
+    failed = participant.events.filter(kind="comprehension.failed").count() + 1
+    event_log(
+        study=study,
+        participant=participant,
+        kind="comprehension.failed",
+        data={"attempt": failed, "answers": dict(answers)},
+    )
+    if failed >= int(study.flow.get("comprehension_attempts") or 1):
+        return participant_screen_out(participant=participant, reason="failed comprehension check")
+    participant.page = "instructions"
     participant.last_seen_at = now
     participant.save()
     return participant
@@ -270,6 +312,20 @@ def participant_exclude(
 
 
 @transaction.atomic
+def participant_time_out(*, participant: Participant) -> Participant:
+    """End one abandoned session (if it is still active once locked)."""
+    locked = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+    if locked.state in Participant.ACTIVE_STATES:
+        locked.state = State.TIMED_OUT
+        locked.page = "expired"
+        locked.ended_at = timezone.now()
+        locked.save(update_fields=["state", "page", "ended_at"])
+        event_log(study=locked.study, participant=locked, kind="participant.timed_out")
+    participant.state, participant.page = locked.state, locked.page
+    return participant
+
+
+@transaction.atomic
 def participants_time_out(*, study: Study) -> int:
     """Mark sessions idle for longer than the study's timeout as timed out; their number."""
     cutoff = timezone.now() - timedelta(minutes=int(study.flow["timeout_minutes"]))
@@ -289,8 +345,16 @@ def participants_time_out(*, study: Study) -> int:
 
 
 def participant_touch(*, participant: Participant) -> None:
-    """Record that the participant is still there (at most every 30 seconds: one cheap update)."""
+    """Record that the participant is still there (at most every 30 seconds: one cheap update).
+
+    A session idle for longer than the study's timeout was abandoned: it is timed out now (its
+    cell may already have been given to someone else) and the participant sees the expiry page.
+    """
     now = timezone.now()
+    timeout = timedelta(minutes=int(participant.study.flow.get("timeout_minutes") or 60))
+    if participant.state in Participant.ACTIVE_STATES and now - participant.last_seen_at > timeout:
+        participant_time_out(participant=participant)
+        return
     if now - participant.last_seen_at > timedelta(seconds=30):
         Participant.objects.filter(pk=participant.pk).update(last_seen_at=now)
         participant.last_seen_at = now

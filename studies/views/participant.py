@@ -178,7 +178,7 @@ def _render(
             idempotency_key=uuid.uuid4().hex,
         )
         return render(request, "participant/trial.html", context, status=status)
-    if participant.page in ("demographics", "questionnaire"):
+    if participant.page in ("demographics", "questionnaire", "comprehension"):
         questions = questions_for(study, participant.page)
         context["form"] = answers_form(questions, request.POST if error else None)
     template = {

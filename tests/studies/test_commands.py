@@ -88,7 +88,9 @@ def test_simulate_participants_command(likert_study):
         stdout=out,
     )
     assert "3 sessions (3 complete)" in out.getvalue()
-    assert Participant.objects.filter(study=likert_study, state="completed").count() == 3
+    # those who failed an attention check are excluded at completion by the declared rule
+    finished = Participant.objects.filter(study=likert_study, completed_at__isnull=False)
+    assert finished.count() == 3
 
 
 def test_simulate_participants_refuses_a_draft(researcher, assets):

@@ -44,9 +44,9 @@ class Crawl:
         return self.keep(f"POST {path}", self.client.post(path, data, **kw))
 
 
-def play(study, crawl: Crawl) -> Participant:
+def play(study, crawl: Crawl, pid: str = "leaktest01") -> Participant:
     link = f"/take/{study.link_token}/"
-    params = {"PROLIFIC_PID": "leaktest01", "STUDY_ID": "s1", "SESSION_ID": "x1"}
+    params = {"PROLIFIC_PID": pid, "STUDY_ID": "s1", "SESSION_ID": "x1"}
     crawl.get(link, data=params)
     url = crawl.post(link, params)["Location"]
     code = url.strip("/").split("/")[-1]
@@ -86,6 +86,10 @@ def play(study, crawl: Crawl) -> Participant:
 
 
 def first_answer(shown: dict) -> dict:
+    if "choice" in shown:  # simulation, ground-truth prediction: a choice and a confidence item
+        value = {shown["choice"]["name"]: shown["choice"]["options"][0]["value"]}
+        value.update({item["name"]: item["options"][0]["value"] for item in shown["items"]})
+        return value
     if "items" in shown:
         return {item["name"]: item["options"][0]["value"] for item in shown["items"]}
     value = {"choice": shown["options"][0]["value"]}
@@ -165,3 +169,93 @@ def test_crawler_detects_a_leak(researcher, assets):
     crawl.seen.append(("GET /fake 200", f"<p>{assets.methods[0]}</p>".encode()))
     with pytest.raises(AssertionError, match=assets.methods[0]):
         assert_no_leak(crawl, forbidden_strings(study, assets, labels_hidden=True))
+
+
+# --- indirect protocols: hidden conditions, model output and ground truth ---------------------
+
+
+def map_files(assets) -> set[bytes]:
+    from django.core.files.storage import default_storage
+
+    out = set()
+    for m in assets.maps:
+        for f in (m.overlay, m.heatmap):
+            with default_storage.open(f.name, "rb") as handle:
+                out.add(handle.read())
+    return out
+
+
+def served_images(crawl: Crawl) -> list[bytes]:
+    return [body.split(b"\n\n", 1)[1] for what, body in crawl.seen if "/img/" in what]
+
+
+INDIRECT_SECRETS = [
+    "model_output",
+    "test_outcome",
+    "ground_truth",
+    "saliency_shown",
+    "scores_shown",
+    "explanation_shown",
+    "truth_position",
+    "true positive test",
+]
+
+
+def test_simulation_hidden_conditions_reveal_no_map_score_output_or_truth(researcher, media_root):
+    from .test_simulation import sim_assets
+
+    assets = sim_assets()
+    study = create_study(
+        researcher,
+        assets,
+        protocol="simulation",
+        configuration={"tasks": 3},
+        flow={"practice_trials": 1, "attention_checks": 1},
+    )
+    maps = map_files(assets)
+    assert maps
+    for number in range(4):  # one participant per cell (balanced assignment)
+        crawl = Crawl()
+        participant = play(study, crawl, pid=f"leaksim{number}")
+        factors = participant.condition.factors
+        targets = {t.shown["target"] for t in participant.trials.all()}
+        images = served_images(crawl)
+        assert len(images) == crawl.images >= 5 * participant.n_trials
+        forbidden = forbidden_strings(study, assets, labels_hidden=False) + INDIRECT_SECRETS
+        if not factors["saliency_shown"]:
+            assert not [b for b in images if b in maps], "a map was served in a map-hidden cell"
+            forbidden += ["colour map"]
+        else:
+            assert any(b in maps for b in images)
+        if not factors["scores_shown"]:
+            # the only class names on the pages are the tasks' targets: no model scores
+            forbidden += [name for name in CLASS_NAMES if name not in targets]
+            forbidden += ["sim-scores", "percent"]
+            pages = [body for what, body in crawl.seen if "/img/" not in what]
+            assert not [b for b in pages if re.search(rb"<td>[<\d]+%</td>", b)], "a score was sent"
+        else:
+            assert any(b"sim-scores" in body for _, body in crawl.seen)  # the check can fail
+        # the test image's output and class are never shown, in any cell
+        for trial in participant.trials.filter(kind="main"):
+            assert set(trial.shown["test"]) == {"image", "map"}
+        assert_no_leak(crawl, forbidden)
+
+
+def test_gt_prediction_hidden_explanation_and_truth_are_absent(researcher, media_root):
+    from .conftest import METHODS, make_assets
+
+    assets = make_assets(n_images=8, methods=METHODS[:1])
+    study = create_study(researcher, assets, protocol="gt_prediction", flow={"attention_checks": 1})
+    maps = map_files(assets)
+    for number in range(2):
+        crawl = Crawl()
+        participant = play(study, crawl, pid=f"leakgt{number}")
+        images = served_images(crawl)
+        shown_cell = participant.condition.factors["explanation_shown"]
+        assert any(b in maps for b in images) == shown_cell
+        # options are class names by design; which is true, and the model's output, are hidden
+        assert_no_leak(
+            crawl, forbidden_strings(study, assets, labels_hidden=False) + INDIRECT_SECRETS
+        )
+        for trial in participant.trials.filter(kind="main"):
+            assert set(trial.shown) == {"image", "explanation", "items", "question", "choice"}

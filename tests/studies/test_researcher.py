@@ -242,7 +242,8 @@ def test_monitor_counts_participants_per_condition_and_state(ada, researcher, li
     page = ada.get(f"/studies/{likert_study.uid}/monitor/")
     assert page.status_code == 200 and b"P0004" in page.content
     data = ada.get(f"/studies/{likert_study.uid}/monitor/?format=json").json()
-    assert data["states"] == {"completed": 3, "screened_out": 1}
+    # the declared rule (1 failed check) excludes them automatically at completion
+    assert data["states"] == {"excluded": 3, "screened_out": 1}
     assert sum(c["total"] for c in data["conditions"]) == 4
     assert data["attention_failures"] == 3
     api = ada.get(f"/api/studies/{likert_study.uid}/monitor/").json()
