@@ -8,9 +8,9 @@ from typing import Any
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +25,7 @@ from studies.models import Participant, Study
 from studies.protocols import get_protocol, protocols
 from studies.recruitment import parse_arrival
 from studies.selectors import can_edit, current_trial, monitor, participant_by_code
+from studies.services.events import event_log
 from studies.services.participants import (
     participant_page_submit,
     participant_start,
@@ -40,6 +41,7 @@ from studies.services.studies import (
     study_transition,
     study_update,
 )
+from studies.services.withdrawal import participant_find, participant_withdraw
 from studies.spec import spec_parse, study_spec
 from studies.stimuli import check_stimuli
 
@@ -62,6 +64,22 @@ def _config_error(error: ConfigError) -> ValidationError:
     return ValidationError(
         {key or "non_field_errors": value for key, value in error.errors.items()}
     )
+
+
+class WithdrawIn(serializers.Serializer):
+    """Which participant (``number`` or the raw ``recruiter_id``) and why."""
+
+    number = serializers.IntegerField(required=False, min_value=1)
+    recruiter_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    reason = serializers.CharField(max_length=500)
+
+
+class WithdrawOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    responses = serializers.IntegerField()
+    trials = serializers.IntegerField()
+    events = serializers.IntegerField()
+    audit_event = serializers.IntegerField()
 
 
 class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -196,10 +214,42 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             status=status.HTTP_201_CREATED,
         )
 
+    @extend_schema(request=WithdrawIn, responses={200: WithdrawOut})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, uid: str) -> Response:
+        """Delete a participant's data on their request; a study event records it."""
+        study = self._editable()
+        data = WithdrawIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        try:
+            participant = participant_find(
+                study=study, number=v.get("number"), recruiter_id=v.get("recruiter_id", "")
+            )
+            done = participant_withdraw(
+                participant=participant, actor=request.user, reason=v["reason"]
+            )
+        except StudyError as error:
+            return _error(error)
+        return Response(
+            {
+                "number": done.number,
+                "responses": done.responses,
+                "trials": done.trials,
+                "events": done.events,
+                "audit_event": done.audit.pk,
+            }
+        )
+
     @extend_schema(
         parameters=[
             OpenApiParameter("table", str, enum=["responses", "participants", "codebook"]),
             OpenApiParameter("include_pilot", bool),
+            OpenApiParameter(
+                "recruiter_ids",
+                bool,
+                description="Add the recruiter pseudonyms (keyed hashes); owner or editors only.",
+            ),
         ],
         responses={(200, "text/csv"): str},
     )
@@ -209,7 +259,12 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         study = self.get_object()
         table = request.query_params.get("table", "responses")
         pilot = request.query_params.get("include_pilot") in ("1", "true")
-        export = StudyExport(study, include_pilot=pilot)
+        recruiter_ids = request.query_params.get("recruiter_ids") in ("1", "true")
+        if recruiter_ids and not can_edit(request.user, study):
+            raise PermissionDenied("only the owner or an editor can export recruiter ids")
+        if recruiter_ids and table == "participants":
+            event_log(study=study, actor=request.user, kind="export.recruiter_ids")
+        export = StudyExport(study, include_pilot=pilot, recruiter_ids=recruiter_ids)
         if table == "codebook":
             return Response(export.datapackage())
         if table not in ("responses", "participants"):
@@ -276,8 +331,8 @@ class ArrivalView(_ParticipantAPI):
     def post(self, request: Request, token: str) -> Response:
         """Start (or, for a known recruiter id, resume) a session from a study link's token."""
         study = Study.objects.filter(link_token=token).first()
-        if study is None:
-            return _error(StudyError("no such study"))
+        if study is None:  # 404, not 400: a failed guess for the code-guessing limit
+            raise NotFound("no such study link")
         data = s.ArrivalIn(data=request.data)
         data.is_valid(raise_exception=True)
         try:

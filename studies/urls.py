@@ -46,6 +46,7 @@ urlpatterns = [
         researcher.participant_exclusion,
         name="exclusion",
     ),
+    path("studies/<uuid:uid>/withdraw/", researcher.participant_withdraw_view, name="withdraw"),
     path("studies/<uuid:uid>/collaborators/", researcher.study_collaborators, name="collaborators"),
     path("studies/<uuid:uid>/export/<str:name>", researcher.study_export, name="export"),
 ]

@@ -1,10 +1,12 @@
-"""Security headers Django does not set by itself: Content-Security-Policy, Permissions-Policy."""
+"""Security headers Django does not set by itself (Content-Security-Policy, Permissions-Policy),
+and a guard against NUL characters, which PostgreSQL cannot store in text."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 # Pages load scripts, styles and images from this site only. Swagger UI (the API docs) needs
 # inline scripts and is exempt from script-src.
@@ -27,3 +29,35 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response
+
+
+class RejectNulMiddleware:
+    """A NUL character in the path, the query, a cookie or a form body is a 400 at once.
+
+    PostgreSQL text and jsonb cannot hold U+0000: such a value reaching a query is a DataError
+    (a 500) instead of a clear answer, and SQLite would store it silently. JSON bodies are
+    checked by the API's parser (``studyplatform.parsers``); uploads by their serializers.
+    """
+
+    FORM = "application/x-www-form-urlencoded"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def _has_nul(self, request: HttpRequest) -> bool:
+        meta = request.META
+        raw = [meta.get("PATH_INFO", ""), meta.get("QUERY_STRING", ""), meta.get("HTTP_COOKIE", "")]
+        if any("\x00" in part or b"\x00" in unquote_to_bytes(part) for part in raw):
+            return True
+        if request.method == "POST" and request.content_type == self.FORM:
+            return b"\x00" in unquote_to_bytes(request.body.replace(b"+", b" "))
+        return False
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not self._has_nul(request):
+            return self.get_response(request)
+        message = "the request contains a NUL character (\\x00), which is never valid here"
+        if request.path.startswith("/api/"):
+            body = {"error": {"code": "invalid_request", "message": message, "details": {}}}
+            return JsonResponse(body, status=400)
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")

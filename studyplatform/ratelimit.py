@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.cache import cache
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.shortcuts import render
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,64 @@ def record(limit: Limit, key: str) -> int:
     except ValueError:  # expired between add and incr
         cache.set(cache_key, 1, timeout=limit.window_seconds)
         return 1
+
+
+def retry_after(limit: Limit) -> int:
+    """Seconds until the current window of ``limit`` ends."""
+    return limit.window_seconds - int(time.time()) % limit.window_seconds
+
+
+class CodeGuessLimitMiddleware:
+    """Slows down guessing of participant codes and study-link tokens.
+
+    Every URL with a ``code`` or ``token`` argument (the participant's pages, images and API,
+    the study link) is a credential check: a 404 there is a failed guess. A client with
+    ``CODE_GUESSES.attempts`` failed guesses in the window gets HTTP 429 on all such URLs, with
+    the right code or not, until the window ends; participants with their real link never fail.
+    """
+
+    GUARDED = ("code", "token")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def _guarded(self, request: HttpRequest) -> bool:
+        match = getattr(request, "resolver_match", None)
+        return match is not None and any(name in match.kwargs for name in self.GUARDED)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if response.status_code == 404 and self._guarded(request):
+            record(CODE_GUESSES, client_key(request))
+        return response
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponseBase],
+        view_args: Any,
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponseBase | None:
+        if not any(name in view_kwargs for name in self.GUARDED):
+            return None
+        if not is_limited(CODE_GUESSES, client_key(request)):
+            return None
+        return too_many_guesses(request)
+
+
+def too_many_guesses(request: HttpRequest) -> HttpResponseBase:
+    """HTTP 429 in the API's error format (JSON) or as a plain page."""
+    wait = retry_after(CODE_GUESSES)
+    message = (
+        "Too many requests with an unknown participant code or study link from your network. "
+        f"Please try again in {max(1, wait // 60)} minutes, using the link you were given."
+    )
+    response: HttpResponseBase
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {"error": {"code": "rate_limited", "message": message, "details": {}}}, status=429
+        )
+    else:
+        response = render(request, "participant/unavailable.html", {"message": message}, status=429)
+    response["Retry-After"] = str(wait)
+    return response

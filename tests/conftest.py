@@ -55,3 +55,23 @@ def _tasks_in_process_unless_system(request: pytest.FixtureRequest):
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_count_per_test(monkeypatch: pytest.MonkeyPatch):
+    """Rate-limit counters live in a cache shared by the whole run (Redis in CI, a process-wide
+    memory cache otherwise): salted per test, the 404s and failed logins of earlier tests from
+    127.0.0.1 never turn a later test's requests into 429s."""
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        yield  # pure-core runs (-p no:django)
+        return
+    import uuid
+
+    from studyplatform import ratelimit
+
+    salt = uuid.uuid4().hex[:12]
+    original = ratelimit._cache_key
+    monkeypatch.setattr(
+        ratelimit, "_cache_key", lambda limit, key: original(limit, f"{salt}:{key}")
+    )
+    yield

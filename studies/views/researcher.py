@@ -7,6 +7,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,9 +18,11 @@ from studies.errors import StudyError
 from studies.export import StudyExport
 from studies.forms import CollaboratorForm, ImportForm, StudyForm, TitleForm, study_initial
 from studies.models import Participant, Study
+from studies.monitoring import live_monitor, participants_csv
 from studies.protocols import get_protocol, protocols
 from studies.recruitment import Arrival
-from studies.selectors import can_edit, monitor, study_for
+from studies.selectors import can_edit, study_for
+from studies.services.events import event_log
 from studies.services.participants import (
     participant_exclude,
     participant_start,
@@ -35,6 +38,7 @@ from studies.services.studies import (
     study_transition,
     study_update,
 )
+from studies.services.withdrawal import parse_number, participant_find, participant_withdraw
 from studies.spec import spec_parse, study_spec
 from studies.stimuli import check_stimuli
 
@@ -264,27 +268,26 @@ def study_precompute(request: HttpRequest, uid: str) -> HttpResponse:
 @login_required
 @require_GET
 def study_monitor(request: HttpRequest, uid: str) -> HttpResponse:
+    """Live progress; ``?format=json`` for the numbers, ``?format=csv`` for the participants."""
     study = study_for(request.user, uid)
     participants_time_out(study=study)
-    data = monitor(study)
+    live = live_monitor(study)
     if request.GET.get("format") == "json":
-        return JsonResponse(
-            {
-                "states": data.states,
-                "conditions": [
-                    {"name": c.name, "states": c.states, "total": c.total} for c in data.conditions
-                ],
-                "median_minutes": data.median_minutes,
-                "attention_failures": data.attention_failures,
-                "last_seen": data.last_seen.isoformat() if data.last_seen else None,
-            }
+        return JsonResponse(live.as_json())
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(participants_csv(live), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="study-{study.uid}-participants-now.csv"'
         )
+        return response
     return render(
         request,
         "researcher/study_monitor.html",
         {
             "study": study,
-            "monitor": data,
+            "monitor": live.base,
+            "live": live,
+            "rows": zip(live.base.conditions, live.cells, strict=True),
             "states": Participant.State.choices,
             "editable": can_edit(request.user, study),
         },
@@ -310,12 +313,58 @@ def participant_exclusion(request: HttpRequest, uid: str, number: int) -> HttpRe
     return redirect("studies:monitor", uid=study.uid)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def participant_withdraw_view(request: HttpRequest, uid: str) -> HttpResponse:
+    """Delete a participant's data on their request (by number or recruiter id), audited."""
+    study = study_for(request.user, uid, edit=True)
+    values = {"number": request.POST.get("number", ""), "reason": request.POST.get("reason", "")}
+    error = ""
+    if request.method == "POST":
+        try:
+            if request.POST.get("confirm") != "1":
+                raise StudyError("tick the box to confirm the deletion")
+            participant = participant_find(
+                study=study,
+                number=parse_number(values["number"]),
+                recruiter_id=request.POST.get("recruiter_id", ""),
+            )
+            done = participant_withdraw(
+                participant=participant, actor=request.user, reason=values["reason"]
+            )
+        except StudyError as failure:
+            error = failure.message
+        else:
+            messages.success(
+                request,
+                f"Deleted P{done.number:04d}: {done.responses} responses, {done.trials} trials.",
+            )
+            return redirect("studies:monitor", uid=study.uid)
+    return render(
+        request,
+        "researcher/participant_withdraw.html",
+        {"study": study, "values": values, "error": error},
+        status=400 if error else 200,
+    )
+
+
 EXPORTS = {
     "responses.csv": "text/csv; charset=utf-8",
     "participants.csv": "text/csv; charset=utf-8",
     "datapackage.json": "application/json",
     "study.json": "application/json",
 }
+
+
+def _recruiter_ids_requested(request: HttpRequest, study: Study, name: str) -> bool:
+    """Recruiter pseudonyms go into the participant table only when asked for, by an editor."""
+    if request.GET.get("recruiter_ids") != "1" or name == "responses.csv":
+        return False
+    if not can_edit(request.user, study):
+        raise PermissionDenied("only the owner or an editor can export recruiter ids")
+    if name == "participants.csv":
+        event_log(study=study, actor=request.user, kind="export.recruiter_ids")
+    return True
 
 
 @login_required
@@ -327,7 +376,11 @@ def study_export(request: HttpRequest, uid: str, name: str) -> HttpResponse:
     if name == "study.json":
         body = json.dumps(study_spec(study), indent=2, ensure_ascii=False)
     else:
-        export = StudyExport(study, include_pilot=request.GET.get("include_pilot") == "1")
+        export = StudyExport(
+            study,
+            include_pilot=request.GET.get("include_pilot") == "1",
+            recruiter_ids=_recruiter_ids_requested(request, study, name),
+        )
         body = {
             "responses.csv": export.responses_csv,
             "participants.csv": export.participants_csv,
