@@ -16,4 +16,6 @@ urlpatterns = [
     path("jobs/", views.job_list, name="precompute-jobs"),
     path("jobs/<uuid:uid>/", views.job_detail, name="precompute-job"),
     path("jobs/<uuid:uid>/cancel/", views.job_cancel, name="precompute-job-cancel"),
+    path("gallery/", views.gallery, name="gallery"),
+    path("gallery/legend.png", views.colormap_legend, name="colormap-legend"),
 ]

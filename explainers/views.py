@@ -1,4 +1,4 @@
-"""Researcher pages of the explainers app: precompute jobs with live progress."""
+"""Researcher pages of the explainers app: precompute jobs with live progress, the gallery."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
+from explainers.gallery import SHOW_CHOICES, GalleryError, gallery_page, gallery_sources
 from explainers.models import PrecomputeJob
 from explainers.services.precompute import precompute_job_cancel
 
@@ -33,3 +35,41 @@ def job_cancel(request: HttpRequest, uid: str) -> HttpResponse:
     precompute_job_cancel(job=job)
     messages.info(request, "The job was cancelled; maps already computed are kept.")
     return redirect("precompute-job", uid=job.uid)
+
+
+@login_required
+@require_GET
+def gallery(request: HttpRequest) -> HttpResponse:
+    """Saliency maps side by side by method, with their faithfulness scores."""
+    classifier_uid, _, image_set_uid = request.GET.get("source", "").partition("|")
+    try:
+        result = gallery_page(
+            user=request.user,
+            classifier_uid=classifier_uid,
+            image_set_uid=image_set_uid,
+            show=request.GET.get("show", "all"),
+            target=request.GET.get("target", "predicted"),
+            page=request.GET.get("page", 1),
+        )
+    except GalleryError as error:
+        messages.error(request, str(error))
+        return redirect("gallery")
+    return render(
+        request,
+        "researcher/gallery.html",
+        {
+            "gallery": result,
+            "sources": gallery_sources(request.user),
+            "show_choices": SHOW_CHOICES,
+        },
+    )
+
+
+@require_GET
+@cache_control(public=True, max_age=86400)
+def colormap_legend(request: HttpRequest) -> HttpResponse:
+    """The colour bar of the maps' colour map (viridis), low to high, as a PNG."""
+    from explainers.core import render as core_render
+
+    image = core_render.colorbar(length=256, thickness=14)
+    return HttpResponse(core_render.to_png(image), content_type="image/png")

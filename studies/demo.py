@@ -1,8 +1,11 @@
 """Demo content of the studies app (``manage.py demo`` calls :func:`load`).
 
-On the first image set with maps of at least two methods precomputed, it creates a Likert and a
-preference study for the demo researcher, opens them, and lets a few bots take part, so that the
-monitor and the exports have data. Idempotent: a second run reuses the studies.
+On the image set with the most maps (of at least two methods) precomputed, it creates one study
+per installed protocol (Likert, preference, and model-output simulation and ground-truth
+prediction when their plug-ins are registered) for the demo researcher, opens them, and lets a
+few bots take part, so that the monitor, the results and the exports have data. A protocol the
+image set cannot serve is reported with the protocol's own message. Idempotent: a second run
+reuses the studies.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from studies.bots import simulate
 from studies.configschema import ConfigError
 from studies.errors import StudyError
 from studies.models import Study
+from studies.protocols import protocols
 from studies.services.studies import design_validate, study_create, study_transition
 
 DEMO_OWNER = "researcher"
@@ -35,8 +39,26 @@ DEMO_STUDIES: list[dict[str, Any]] = [
         "flow": {"attention_checks": 1},
         "images": "all",
     },
+    {
+        "title": "Demo: can people predict the model? (model-output simulation)",
+        "protocol": "simulation",
+        "configuration": {"tasks": 4, "negatives": "any_class"},
+        "flow": {"attention_checks": 1},
+        "images": "all",
+        "methods": 1,
+        "sample": None,
+    },
+    {
+        "title": "Demo: do maps help find the true class? (ground-truth prediction)",
+        "protocol": "gt_prediction",
+        "configuration": {},
+        "flow": {"attention_checks": 1},
+        "images": "all",
+        "methods": 1,
+    },
 ]
 BOTS = 6
+SAMPLE = 12
 
 
 def _source() -> tuple[int, int, list[str]] | None:
@@ -68,7 +90,10 @@ def load(stdout: Any = None) -> list[str]:
     classifier = Classifier.objects.get(pk=source[0])
     image_set = ImageSet.objects.get(pk=source[1])
     lines = []
+    installed = protocols()
     for spec in DEMO_STUDIES:
+        if spec["protocol"] not in installed:
+            continue  # a plug-in this installation does not have
         study = Study.objects.filter(owner=owner, title=spec["title"]).first()
         if study is None:
             try:
@@ -76,7 +101,11 @@ def load(stdout: Any = None) -> list[str]:
                     protocol=spec["protocol"],
                     configuration=spec["configuration"],
                     flow=spec["flow"],
-                    stimuli={"methods": source[2], "images": spec["images"], "sample": 12},
+                    stimuli={
+                        "methods": source[2][: spec.get("methods", 3)],
+                        "images": spec["images"],
+                        "sample": spec.get("sample", SAMPLE),
+                    },
                     classifier=classifier,
                     image_set=image_set,
                     user=owner,
@@ -84,7 +113,9 @@ def load(stdout: Any = None) -> list[str]:
                 study = study_create(owner=owner, title=spec["title"], design=design)
                 study = study_transition(study=study, actor=owner, action="launch")
             except (ConfigError, StudyError) as error:
-                lines.append(f"Studies demo: {spec['protocol']} study not opened: {error}")
+                reason = str(error)
+                reason = reason if len(reason) <= 300 else reason[:300].rsplit(" ", 1)[0] + " …"
+                lines.append(f"Studies demo: {spec['protocol']} study not opened: {reason}")
                 continue
         if study.accepts_participants and not study.participants.exists():
             simulate(study, n=BOTS, seed=1)

@@ -29,12 +29,14 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
-        worker = None if no_serve else self._start_worker()
+        # The worker runs even with --no-serve: the demo's maps are precomputed by it.
+        worker = self._start_worker()
         try:
+            # First the login, so that the demo's image sets and studies have their owner.
+            username, password = demo_researcher_ensure()
             lines: list[str] = []
             for load in demo_content_loaders():
                 lines += load(self.stdout)
-            username, password = demo_researcher_ensure()
             base = f"http://{host}:{port}"
             self.stdout.write(self.style.SUCCESS(f"\nThe platform: {base}/"))
             self.stdout.write(
