@@ -5,10 +5,18 @@ labels (those shipped with scikit-image, scikit-learn and matplotlib, plus the 1
 sample of the shared data folder when present), starts one precompute job per image set for a few
 fast methods and metrics, and waits for the worker with a progress bar. Idempotent: a second run
 finds the classifier, the images and the finished jobs and computes nothing again.
+
+Model-output simulation (Alqaraawi et al. 2020) needs, for a target class, images of that class
+the model recognises *and* images it misses. The ImageNet sample has one photograph per class, so
+the demo also imports four views of each (the whole photograph, its left and right 60 % and its
+centre 40 %), labelled with the photograph's class: the model misses some views and recognises
+others, which gives the simulation study its true/false positives and negatives. Only Grad-CAM is
+precomputed for these views.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import sys
@@ -34,9 +42,18 @@ DEMO_OWNER = "researcher"
 CLASSIFIER = "efficientnet_lite0"
 PHOTOS_SET = "Demo photographs (scikit-image, scikit-learn, matplotlib)"
 SAMPLE_SET = "ImageNet sample (100 photographs)"
+VIEWS_SET = "ImageNet sample, four views per photograph (model-output simulation)"
 # Fast on a CPU (well under a second per image each); see DESIGN.md, performance notes.
 METHODS = ("gradcam", "gradcampp", "gradient", "occlusion")
 METRICS = ("iic", "ad", "add")
+VIEWS_METHODS = ("gradcam",)
+# name: (left, top, right, bottom) as fractions of the photograph's width and height
+VIEWS = {
+    "whole": (0.0, 0.0, 1.0, 1.0),
+    "left": (0.0, 0.0, 0.6, 1.0),
+    "right": (0.4, 0.0, 1.0, 1.0),
+    "centre": (0.3, 0.3, 0.7, 0.7),
+}
 STALL_SECONDS = 600  # no progress for this long: stop waiting, the job goes on in the background
 
 
@@ -113,12 +130,43 @@ def photos_write(folder: Path, class_names: Sequence[str]) -> int:
     return len(rows) - 1
 
 
+def views_write(sample: Path, folder: Path) -> int:
+    """Write :data:`VIEWS` of every photograph of ``sample`` (with its ``labels.csv``) to ``folder``
+    with their own ``labels.csv``; returns how many images were written."""
+    with (sample / "labels.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    lines = ["file,class_index,class_name"]
+    for row in rows:
+        with PILImage.open(sample / row["file"]) as opened:
+            photo = opened.convert("RGB")
+        width, height = photo.size
+        stem = Path(row["file"]).stem
+        for view, (left, top, right, bottom) in VIEWS.items():
+            box = (round(left * width), round(top * height), round(right * width))
+            crop = photo.crop((*box, round(bottom * height)))
+            name = f"{stem}__{view}.jpg"
+            crop.save(folder / name, format="JPEG", quality=92)
+            lines.append(f"{name},{row['class_index']},{row['class_name']}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines) - 1
+
+
 def _import(
-    name: str, folder: Path, expected: int, owner: Any, classifier: Classifier, description: str
+    name: str,
+    folder: Path,
+    expected: int,
+    owner: Any,
+    classifier: Classifier,
+    description: str,
+    write: Callable[[Path], int] | None = None,
 ) -> tuple[ImageSet, str]:
+    """Import ``folder`` as image set ``name`` unless it holds ``expected`` images already;
+    ``write`` fills the folder first (only when an import is needed)."""
     existing = ImageSet.objects.filter(owner=owner, name=name).first()
     if existing is not None and existing.images.count() >= expected:
         return existing, f"image set {name!r}: {existing.images.count()} images (kept)"
+    if write is not None:
+        write(folder)
     report = image_set_import(
         name=name,
         source=folder,
@@ -159,25 +207,40 @@ def demo_image_sets(owner: Any, classifier: Classifier) -> list[tuple[ImageSet, 
                 "One validation photograph for each of 100 ImageNet classes.",
             )
         )
+        with tempfile.TemporaryDirectory(prefix="demo-views-") as tmp:
+            results.append(
+                _import(
+                    VIEWS_SET,
+                    Path(tmp),
+                    expected * len(VIEWS),
+                    owner,
+                    classifier,
+                    "Four views of each photograph of the ImageNet sample (whole, left and right "
+                    "60 %, centre 40 %), for the model-output simulation demo.",
+                    write=lambda folder: views_write(sample, folder),
+                )
+            )
     return results
 
 
 def demo_job_ensure(*, classifier: Classifier, image_set: ImageSet, owner: Any) -> PrecomputeJob:
     """The demo's job for this set: the last one unless it failed, was cancelled or is stale."""
+    views = image_set.name == VIEWS_SET
+    methods, metrics = (VIEWS_METHODS, ()) if views else (METHODS, METRICS)
     job = (
         PrecomputeJob.objects.filter(classifier=classifier, image_set=image_set)
         .exclude(state__in=[PrecomputeJob.State.FAILED, PrecomputeJob.State.CANCELLED])
         .order_by("-created_at")
         .first()
     )
-    fits = job is not None and set(METHODS) <= set(job.methods) and set(METRICS) <= set(job.metrics)
+    fits = job is not None and set(methods) <= set(job.methods) and set(metrics) <= set(job.metrics)
     if job is not None and fits and job.total == image_set.images.count() * len(job.methods):
         return job
     return precompute_job_create(
         classifier=classifier,
         image_set=image_set,
-        methods=METHODS,
-        metrics=METRICS,
+        methods=methods,
+        metrics=metrics,
         targets=("predicted",),
         batch_size=8,
         owner=owner,

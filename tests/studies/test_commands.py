@@ -116,8 +116,9 @@ def test_bots_decline_and_abandon(likert_study):
     assert likert_study.participants.count() == 6
 
 
-def test_demo_content_creates_two_open_studies_with_bot_data_once(db, media_root):
+def test_demo_content_opens_one_study_per_protocol_with_bot_data_once(db, media_root):
     from studies.demo import load
+    from studies.protocols import protocols
 
     from .conftest import make_assets
 
@@ -126,7 +127,16 @@ def test_demo_content_creates_two_open_studies_with_bot_data_once(db, media_root
     assert "no image set" in load()[0]
     make_assets(n_images=6, targets=("predicted",))
     lines = load()
-    assert len(lines) == 2 and all("{base}/take/" in line for line in lines)
-    assert Study.objects.filter(state="live").count() == 2
-    assert Participant.objects.filter(state="completed").count() == 12
-    assert load() == lines and Participant.objects.count() == 12
+    assert len(lines) == len(protocols()) == 4
+    # six synthetic images have no false negatives: the simulation study says why it is not open
+    opened = [line for line in lines if "{base}/take/" in line]
+    (refused,) = [line for line in lines if line not in opened]
+    assert refused.startswith("Studies demo: simulation study not opened: this image set cannot")
+    live = Study.objects.filter(state="live")
+    assert sorted(live.values_list("protocol", flat=True)) == sorted(
+        ["likert", "preference", "gt_prediction"]
+    )
+    for study in live:
+        assert study.participants.count() == 6, study.protocol
+        assert study.participants.filter(state="completed").exists(), study.protocol
+    assert load() == lines and Participant.objects.count() == 18
