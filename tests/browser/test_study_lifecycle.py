@@ -1,0 +1,209 @@
+"""A study of each protocol, from the researcher's login to the export, in a real browser.
+
+The researcher logs in through the login page, designs the study in the designer, launches it
+and copies the participant link; two participants take part in fresh browser contexts, one at
+desktop width and one at phone width (touch, mobile), answering with the keyboard only (Tab,
+Space, arrow keys, Enter); the researcher then opens the monitor and the results and downloads
+the tidy CSV, which has one row per answered main trial. Every page is screenshotted and checked
+for console errors, unlabelled controls, images without alt text and the legend's contrast.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from django.urls import NoReverseMatch, reverse
+
+from studies.models import Participant, Response, Study, Trial
+
+from .conftest import PASSWORD, PHONE, Content, Recorder
+from .helpers import (
+    MIN_CONTRAST,
+    accessibility_problems,
+    answer_trial_with_keyboard,
+    assert_visual_order,
+    legend_contrasts,
+)
+
+# What the designer's protocol and flow fields get (by their labels), per protocol: small
+# studies, so a participant answers a few trials and one attention check.
+DESIGNS: dict[str, dict[str, str]] = {
+    "likert": {"Methods": "gradcam, gradient", "Trials per participant": "2"},
+    "preference": {"Methods": "gradcam, gradient", "Trials per participant": "2"},
+    "simulation": {
+        "Methods": "gradcam",
+        "Tasks per participant": "2",
+        "The system recognises a class when it is": "top_k",
+        "k for top_k": "3",
+        "Target classes": "Shetland sheepdog",
+    },
+    "gt_prediction": {"Methods": "gradcam", "Trials per participant": "2"},
+}
+CURATED = "likert"  # the protocol whose pages go into the README's screenshots
+
+
+def curated(protocol: str, name: str) -> str | None:
+    return name if protocol == CURATED else None
+
+
+def visit(recorder: Recorder, page: Any, name: str, curated_name: str | None = None) -> None:
+    """Screenshot the page, then check it for accessibility problems."""
+    recorder.shot(page, name, curated_name)
+    problems = accessibility_problems(page)
+    assert not problems, f"{name} ({page.url}):\n" + "\n".join(problems)
+
+
+def log_in(page: Any, base: str, recorder: Recorder, username: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    visit(recorder, page, "login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    with page.expect_navigation():
+        page.get_by_label("Password").press("Enter")
+    assert page.get_by_role("heading", name=f"Welcome, {username}").is_visible()
+
+
+def design_study(page: Any, recorder: Recorder, protocol: str, content: Content) -> Study:
+    page.get_by_role("link", name="New study").first.click()
+    visit(recorder, page, "new study")
+    page.get_by_role("link", name=f"Design a {protocol} study").click()
+    page.get_by_label("Title", exact=True).fill(f"Browser test: {protocol}")
+    page.get_by_label("Classifier", exact=True).select_option(label=str(content.classifier))
+    page.get_by_label("Image set", exact=True).select_option(label=str(content.image_set))
+    page.get_by_label("Attention checks", exact=True).fill("1")
+    for label, value in DESIGNS[protocol].items():
+        field = page.get_by_label(label, exact=True)
+        if field.evaluate("el => el.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+    visit(recorder, page, "designer", curated(protocol, "study-designer"))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create draft").click()
+    assert page.get_by_text("Study created as a draft.").is_visible(), page.content()[:3000]
+    study = Study.objects.get(title=f"Browser test: {protocol}")
+    assert study.protocol == protocol and study.state == Study.State.DRAFT
+    visit(recorder, page, "draft")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Launch").click()
+    study.refresh_from_db()
+    assert study.state == Study.State.LIVE
+    visit(recorder, page, "launched")
+    return study
+
+
+def shows_map(protocol: str, shown: dict[str, Any]) -> bool:
+    """Whether the trial shows a saliency map (the map-hidden conditions show none)."""
+    if protocol == "simulation":
+        return bool(shown["test"].get("map") or any(ex.get("map") for ex in shown["examples"]))
+    if protocol == "gt_prediction":
+        return bool(shown.get("explanation"))
+    return True
+
+
+def take_part(
+    page: Any, link: str, recorder: Recorder, label: str, curated_name: str | None
+) -> Participant:
+    """Walk every page with the keyboard only; the participant when the study is complete."""
+    page.goto(link)
+    first_trial = True
+    code = ""
+    for step in range(40):
+        heading = page.locator("h1").first.inner_text()
+        trial = page.locator("form[data-trial]")
+        if trial.count():
+            code = trial.get_attribute("data-code") or ""
+            index = int(trial.get_attribute("data-trial") or "-1")
+            row = Trial.objects.select_related("participant__study").get(
+                participant__code=code, index=index
+            )
+            name = f"{label} trial {index}"
+            visit(recorder, page, name, curated_name if first_trial else None)
+            legend = legend_contrasts(page)
+            if shows_map(row.participant.study.protocol, row.shown):
+                assert [x["text"] for x in legend] == ["less important", "more important"]
+                assert all(x["ratio"] >= MIN_CONTRAST for x in legend), legend
+            else:
+                assert legend == [], "a legend of maps on a page without a map"
+            first_trial = False
+            stops = answer_trial_with_keyboard(page, dict(row.hidden.get("expected", {})))
+            assert_visual_order(stops)
+            continue
+        visit(recorder, page, f"{label} {heading}")
+        if heading == "All done":
+            participant = Participant.objects.get(code=code)
+            assert page.locator(".code").inner_text() == participant.study.completion_code
+            return participant
+        # a page with one action: its button has the focus (autofocus), Enter presses it
+        button = page.evaluate("() => document.activeElement && document.activeElement.innerText")
+        assert button and button.strip() in {"Start", "I agree to take part", "Begin", "Finish"}, (
+            f"step {step}: {heading!r} focuses {button!r}"
+        )
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+    raise AssertionError("the participant did not reach the end")
+
+
+def check_export(page: Any, recorder: Recorder, study: Study) -> None:
+    page.goto(page.url.split("/studies/")[0] + reverse("studies:detail", args=[study.uid]))
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Responses (tidy CSV)").click()
+    text = download.value.path().read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    answered = Response.objects.filter(participant__study=study, trial__kind=Trial.Kind.MAIN)
+    expected = sorted((r.participant.export_id, r.trial.index) for r in answered)
+    assert len(expected) >= 4
+    assert sorted((row["participant_id"], int(row["trial_index"])) for row in rows) == expected
+    assert {row["excluded"] for row in rows} == {"0"}, "a keyboard participant was excluded"
+
+
+@pytest.mark.parametrize("protocol", ["likert", "preference", "simulation", "gt_prediction"])
+def test_study_from_design_to_export(
+    protocol: str, content: Content, researcher: Any, live_server: Any, new_page: Any, recorder
+):
+    base = live_server.url
+    page = new_page("researcher")
+    log_in(page, base, recorder, researcher.username)
+    visit(recorder, page, "dashboard", curated(protocol, "dashboard"))
+    study = design_study(page, recorder, protocol, content)
+    link = page.locator("code.wrap").first.inner_text().strip()
+    assert link == f"{base}/take/{study.link_token}/"
+
+    desktop = take_part(
+        new_page("desktop participant"),
+        link,
+        recorder,
+        "desktop",
+        curated(protocol, "participant-trial-desktop"),
+    )
+    phone = take_part(
+        new_page("phone participant", **PHONE),
+        link,
+        recorder,
+        "phone",
+        curated(protocol, "participant-trial-phone"),
+    )
+    for participant in (desktop, phone):
+        participant.refresh_from_db()
+        assert participant.state == Participant.State.COMPLETED
+        assert participant.attention_failures == 0
+        assert participant.n_answered == participant.n_trials > 0
+
+    page.goto(base + reverse("studies:monitor", args=[study.uid]))
+    visit(recorder, page, "monitor", curated(protocol, "monitor"))
+    assert page.get_by_role("cell", name=desktop.export_id).is_visible()
+    assert page.get_by_role("cell", name=phone.export_id).is_visible()
+
+    try:
+        results = reverse("studies:results", args=[study.uid])
+    except NoReverseMatch:  # the results page is being built (issue 10): skip only this step
+        results = None
+    if results is not None:
+        page.goto(base + results)
+        visit(recorder, page, "results", curated(protocol, "results"))
+
+    check_export(page, recorder, study)
+    recorder.assert_clean()
