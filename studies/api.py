@@ -25,6 +25,7 @@ from studies.models import Participant, Study
 from studies.protocols import get_protocol, protocols
 from studies.recruitment import parse_arrival
 from studies.selectors import can_edit, current_trial, monitor, participant_by_code
+from studies.services.analysis import analysis_request, run_files
 from studies.services.events import event_log
 from studies.services.participants import (
     participant_page_submit,
@@ -240,6 +241,30 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 "audit_event": done.audit.pk,
             }
         )
+
+    @extend_schema(
+        request=None,
+        responses={200: s.AnalysisOut, 202: s.AnalysisOut, 204: None},
+        description="GET: the results for the study's current data (computed once per state "
+        "of the data; 202 while a worker computes them, 204 before any response). POST: "
+        "compute again a run that failed, or send again one that waits.",
+    )
+    @action(detail=True, methods=["get", "post"])
+    def analysis(self, request: Request, uid: str) -> Response:
+        """The study's analysis: effect sizes, CIs, tests, mixed models (analysis package)."""
+        study = self.get_object()
+        run = analysis_request(study, force=request.method == "POST")
+        if run is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        files = {
+            name: request.build_absolute_uri(
+                reverse("studies:results-file", args=[study.uid, run.uid, name])
+            )
+            for name in run_files(run)
+        }
+        body = s.AnalysisOut(run, context={"files": files})
+        code = status.HTTP_200_OK if run.finished else status.HTTP_202_ACCEPTED
+        return Response(body.data, status=code)
 
     @extend_schema(
         parameters=[

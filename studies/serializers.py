@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from studies.models import Condition, Study
@@ -173,3 +176,28 @@ class ResponseOut(serializers.Serializer):
     duplicate = serializers.BooleanField(help_text="True when this key was stored before.")
     page = serializers.CharField()
     next = serializers.CharField(help_text="The page to go to now.")
+
+
+class AnalysisOut(serializers.Serializer):
+    """A study's analysis run (``results`` rows: analysis.RESULT_COLUMNS, plus ``property``
+    for the Likert properties variant)."""
+
+    uid = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    error = serializers.CharField(help_text="Why a failed run failed.")
+    n_participants = serializers.IntegerField()
+    n_responses = serializers.IntegerField(help_text="Rows of the tidy table analysed.")
+    seed = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    seconds = serializers.FloatField(allow_null=True)
+    versions = serializers.DictField(child=serializers.CharField())
+    notes = serializers.ListField(child=serializers.CharField())
+    results = serializers.ListField(child=serializers.DictField())
+    files = serializers.SerializerMethodField(
+        help_text="File name → URL (results.csv, reports, plots)."
+    )
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+    def get_files(self, run: Any) -> dict[str, str]:
+        return dict(self.context["files"])

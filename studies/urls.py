@@ -4,7 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from studies import api
-from studies.views import participant, researcher
+from studies.views import participant, researcher, results
 
 app_name = "studies"
 
@@ -49,4 +49,11 @@ urlpatterns = [
     path("studies/<uuid:uid>/withdraw/", researcher.participant_withdraw_view, name="withdraw"),
     path("studies/<uuid:uid>/collaborators/", researcher.study_collaborators, name="collaborators"),
     path("studies/<uuid:uid>/export/<str:name>", researcher.study_export, name="export"),
+    path("studies/<uuid:uid>/results/", results.study_results, name="results"),
+    path(
+        "studies/<uuid:uid>/results/<uuid:run>/<str:name>",
+        results.study_results_file,
+        name="results-file",
+    ),
+    path("studies/power/", results.power_planner, name="power"),
 ]

@@ -89,6 +89,12 @@ VARIABLES: tuple[Variable, ...] = (
         "Device for saliency work: auto (CUDA when available, else CPU), cpu, cuda or cuda:N.",
     ),
     Variable(
+        "ANALYSIS_INLINE_MAX_RESPONSES",
+        "5000",
+        "Studies with more responses than this are analysed by a Celery worker (default queue) "
+        "instead of in the web request that asks for the results.",
+    ),
+    Variable(
         "SECURE_SSL_REDIRECT",
         "",
         "Redirect HTTP to HTTPS. Default: true when DEBUG is false.",

@@ -48,6 +48,7 @@ ALL = {code: E(*[code] * len(ROLES)) for code in ("200", "201", "302", "405")}
 RESEARCHER_PAGE = E("login", "login", "200", "200", "200", "200", "200")
 RESEARCHER_API = E("403", "403", "200", "200", "200", "200", "200")
 STUDY_READ = E("403", "403", "200", "200", "200", "404", "200")
+STUDY_READ_EMPTY = E("403", "403", "204", "204", "204", "404", "204")  # no responses yet
 STUDY_PAGE = E("login", "login", "200", "200", "200", "404", "200")
 STUDY_EDIT_PAGE = E("login", "login", "200", "404", "200", "404", "200")
 STUDY_EDIT_FORM = E("login", "login", "302", "404", "302", "404", "302")
@@ -102,6 +103,22 @@ def trial_answer(w: World) -> dict[str, Any]:
 
 def a_map(w: World, role: str) -> str:
     return f"/api/saliency-maps/{w.assets.maps[0].pk}/"
+
+
+def analysis_file(w: World, role: str) -> str:
+    """A file of a finished analysis run of the study (made here: the world has no responses)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from studies.models import AnalysisRun
+
+    run = AnalysisRun.objects.create(
+        study=w.study, data_stamp=secrets.token_hex(32), state="done", results=[]
+    )
+    run.folder = f"analysis/{w.study.uid}/{run.uid}"
+    run.save()
+    default_storage.save(f"{run.folder}/results.csv", ContentFile(b"analysis,term\n"))
+    return f"/studies/{w.study.uid}/results/{run.uid}/results.csv"
 
 
 def withdraw_body(w: World) -> dict[str, Any]:
@@ -251,6 +268,8 @@ CASES: list[Case] = [
         lambda w, role: f"/api/studies/{w.study.uid}/export/?table=participants&recruiter_ids=1",
         E("403", "403", "200", "403", "200", "404", "200"),
     ),
+    Case("studies:study-analysis", "GET", study("analysis/", api=True), STUDY_READ_EMPTY),
+    Case("studies:study-analysis", "POST", study("analysis/", api=True), STUDY_READ_EMPTY),
     Case("studies:study-monitor", "GET", study("monitor/", api=True), STUDY_READ),
     Case(
         "studies:study-precompute",
@@ -333,6 +352,15 @@ CASES: list[Case] = [
         study("precompute/"),
         E("login", "login", "!302", "404", "!302", "404", "!302"),  # nothing is missing
     ),
+    Case("studies:results", "GET", study("results/"), STUDY_PAGE),
+    Case(
+        "studies:results",
+        "POST",
+        study("results/"),
+        E("login", "login", "302", "302", "302", "404", "302"),  # viewers may compute again
+    ),
+    Case("studies:results-file", "GET", analysis_file, STUDY_PAGE),
+    Case("studies:power", "GET", const("/studies/power/"), RESEARCHER_PAGE),
     Case("studies:monitor", "GET", study("monitor/"), STUDY_PAGE),
     Case(
         "studies:exclusion",

@@ -1,0 +1,162 @@
+"""The study designer's sample-size planner: a form over :mod:`analysis.power`.
+
+Closed forms (the numbers of R's ``pwr``) for the simple designs, and the mixed models of the
+analysis by simulation (Green & MacLeod 2016, as ``simr``): the power at a planned number of
+participants and items, with its Monte-Carlo CI. Each protocol preselects the design that
+matches its main analysis (STATISTICS.md): a within-subject contrast of two methods for Likert
+and preference, the 2×2 between-subject cells for model-output simulation, two proportions for
+ground-truth prediction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+
+from analysis import power
+
+DESIGNS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # name: (label, the fields it needs besides alpha)
+    "paired": ("Within-subject: two methods, every participant sees both (d_z)", ("effect",)),
+    "two_groups": ("Between-subject: two independent groups (Cohen's d)", ("effect",)),
+    "two_proportions": (
+        "Between-subject: two accuracies, e.g. with and without maps (p₁ vs p₂)",
+        ("p1", "p2"),
+    ),
+    "anova": (
+        "Between-subject: k cells, e.g. the 2×2 of model-output simulation (Cohen's f)",
+        ("effect", "groups"),
+    ),
+    "glmm": (
+        "Logistic mixed model (accuracy), by simulation: power at n participants × items",
+        ("effect", "participants", "items"),
+    ),
+    "clmm": (
+        "Cumulative-logit mixed model (Likert ratings), by simulation: power at n participants",
+        ("effect", "participants", "items"),
+    ),
+}
+PROTOCOL_DESIGN = {
+    "likert": "paired",
+    "preference": "paired",
+    "simulation": "anova",
+    "gt_prediction": "two_proportions",
+}
+SIMULATED = ("glmm", "clmm")
+MAX_SIMULATIONS = 200  # a simulation runs in the request: bounded
+
+
+@dataclass
+class PowerAnswer:
+    headline: str
+    details: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+class PowerForm(forms.Form):
+    design = forms.ChoiceField(choices=[(k, label) for k, (label, _) in DESIGNS.items()])
+    effect = forms.FloatField(
+        required=False,
+        help_text="d or d_z (0.2 small, 0.5 medium, 0.8 large), Cohen's f (0.1, 0.25, 0.4), "
+        "or for the mixed models the log odds ratio between the two conditions.",
+    )
+    p1 = forms.FloatField(required=False, min_value=0.0, max_value=1.0, label="p₁")
+    p2 = forms.FloatField(required=False, min_value=0.0, max_value=1.0, label="p₂")
+    groups = forms.IntegerField(required=False, min_value=2, max_value=50, initial=4, label="Cells")
+    alpha = forms.FloatField(initial=0.05, min_value=0.0001, max_value=0.5, label="α")
+    target_power = forms.FloatField(
+        initial=0.8, min_value=0.05, max_value=0.999, label="Power", required=False
+    )
+    participants = forms.IntegerField(required=False, min_value=4, max_value=2000)
+    items = forms.IntegerField(required=False, min_value=2, max_value=500, label="Items")
+    sd_participant = forms.FloatField(
+        required=False, min_value=0.0, max_value=5.0, initial=1.0, label="SD of participants"
+    )
+    sd_item = forms.FloatField(
+        required=False, min_value=0.0, max_value=5.0, initial=0.5, label="SD of items"
+    )
+    simulations = forms.IntegerField(
+        required=False, min_value=20, max_value=MAX_SIMULATIONS, initial=100
+    )
+
+    def __init__(self, *args: Any, protocol: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["design"].initial = PROTOCOL_DESIGN.get(protocol, "paired")
+        for name in ("participants", "items", "sd_participant", "sd_item", "simulations"):
+            self.fields[name].help_text = "For the mixed models (simulation)."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        design = data.get("design")
+        if not design:
+            return data
+        for name in DESIGNS[design][1]:
+            if data.get(name) is None and name not in self.errors:
+                self.add_error(name, f"{DESIGNS[design][0].split(':')[0]} needs this value.")
+        effect = data.get("effect")
+        if effect is not None and (effect == 0 or not math.isfinite(effect)):
+            self.add_error("effect", "The effect size must be a finite number other than 0.")
+        if design == "two_proportions" and data.get("p1") is not None:
+            if data.get("p1") == data.get("p2"):
+                self.add_error("p2", "p₂ must differ from p₁: there is no difference to detect.")
+            if data.get("p1") in (0.0, 1.0) or data.get("p2") in (0.0, 1.0):
+                self.add_error("p1", "Proportions must lie strictly between 0 and 1.")
+        if design not in SIMULATED and data.get("target_power") is None:
+            self.add_error("target_power", "Give the power to reach (e.g. 0.8).")
+        return data
+
+    def answer(self) -> PowerAnswer:
+        d = self.cleaned_data
+        design, alpha = d["design"], d["alpha"]
+        if design in SIMULATED:
+            return self._simulated(design, d)
+        goal = d["target_power"]
+        if design == "paired":
+            r = power.sample_size_paired_t(abs(d["effect"]), alpha=alpha, power=goal)
+            n = math.ceil(r.n_per_group)
+            return PowerAnswer(f"{n} participants", [f"paired t test, d_z = {d['effect']}"])
+        if design == "two_groups":
+            r = power.sample_size_two_sample_t(abs(d["effect"]), alpha=alpha, power=goal)
+        elif design == "two_proportions":
+            r = power.sample_size_two_proportions(d["p1"], d["p2"], alpha=alpha, power=goal)
+        else:
+            r = power.sample_size_anova(abs(d["effect"]), d["groups"], alpha=alpha, power=goal)
+        per = math.ceil(r.n_per_group)
+        return PowerAnswer(
+            f"{per} participants per group, {per * r.groups} in total",
+            [
+                f"{r.design}, effect size {r.effect_size:.3f}, α = {alpha}, power = {goal}",
+                f"exact: {r.n_per_group:.2f} per group ({r.n_total:.2f} in total), rounded up",
+            ],
+            r.note,
+        )
+
+    def _simulated(self, design: str, d: dict[str, Any]) -> PowerAnswer:
+        options = {
+            "n_participants": d["participants"],
+            "n_items": d["items"],
+            "effect": d["effect"],
+            "sd_participant": 1.0 if d.get("sd_participant") is None else d["sd_participant"],
+            "sd_item": 0.5 if d.get("sd_item") is None else d["sd_item"],
+            "n_sims": d.get("simulations") or 100,
+            "alpha": d["alpha"],
+        }
+        if design == "glmm":
+            r = power.simulate_glmm_power(**options, design="between")
+            model = "correct ~ condition + (1|participant) + (1|item), condition between subjects"
+        else:
+            r = power.simulate_clmm_power(**options, design="within")
+            model = "rating ~ method + (1|participant) + (1|item), 5 points, within subjects"
+        return PowerAnswer(
+            f"power {r.power:.2f} (95% CI {r.ci_low:.2f}–{r.ci_high:.2f}) with "
+            f"{r.n_participants} participants × {r.n_items} items",
+            [
+                model,
+                f"{r.n_sims} simulated studies ({r.n_failed} fits failed), "
+                f"mean estimate {r.mean_estimate:.3f} for a true effect of {d['effect']}",
+            ],
+            r.note,
+        )
