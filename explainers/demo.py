@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import sys
 import tempfile
 import time
@@ -107,8 +106,9 @@ PHOTOS = (
 
 
 def shared_data_dir() -> Path:
-    """``SHARED_DATA_DIR`` (setting or environment), else ``../shared/data`` beside the project."""
-    configured = getattr(settings, "SHARED_DATA_DIR", None) or os.environ.get("SHARED_DATA_DIR")
+    """``SHARED_DATA_DIR`` (the setting, read from the environment), else ``../shared/data``
+    beside the project."""
+    configured = getattr(settings, "SHARED_DATA_DIR", None)
     if configured:
         return Path(configured)
     return Path(settings.BASE_DIR).parent / "shared" / "data"

@@ -89,6 +89,12 @@ VARIABLES: tuple[Variable, ...] = (
         "Device for saliency work: auto (CUDA when available, else CPU), cpu, cuda or cuda:N.",
     ),
     Variable(
+        "SHARED_DATA_DIR",
+        "",
+        "Folder of the shared data whose imagenet-sample/ the demo adds to its image sets. "
+        "Default: ../shared/data beside the project, when present.",
+    ),
+    Variable(
         "ANALYSIS_INLINE_MAX_RESPONSES",
         "5000",
         "Studies with more responses than this are analysed by a Celery worker (default queue) "

@@ -238,6 +238,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 EXPLAINERS_DEVICE = env.device()
 
 # --- logging: one line per record, secrets never logged ----------------------------------------
+SHARED_DATA_DIR = env.string("SHARED_DATA_DIR").strip() or None
 ANALYSIS_INLINE_MAX_RESPONSES = env.integer("ANALYSIS_INLINE_MAX_RESPONSES", minimum=0)
 LOG_LEVEL = env.string("LOG_LEVEL").upper() or "INFO"
 LOGGING = {

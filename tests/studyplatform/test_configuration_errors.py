@@ -74,3 +74,52 @@ def test_check_deploy_fails_when_the_broker_is_unreachable():
     )
     assert result.returncode != 0
     assert "CELERY_BROKER_URL" in result.stderr
+
+
+def run_celery(*args: str, timeout: float = 60, **variables: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
+    env.update(variables)
+    celery = Path(sys.executable).with_name("celery")
+    try:
+        return subprocess.run(
+            [str(celery), "-A", "studyplatform", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as expired:  # a worker that keeps retrying its broker
+        out = expired.stderr.decode() if isinstance(expired.stderr, bytes) else expired.stderr
+        return subprocess.CompletedProcess(expired.cmd, -1, "", out or "")
+
+
+@pytest.mark.parametrize(
+    ("variables", "name"),
+    [
+        ({"DEBUG": "true", "DATABASE_URL": "mysql://nowhere/db"}, "DATABASE_URL"),
+        ({"DEBUG": "false", "SECRET_KEY": ""}, "SECRET_KEY"),
+    ],
+)
+def test_a_worker_with_bad_configuration_says_so_in_one_line(variables, name):
+    result = run_celery("worker", "-Q", "default", "--concurrency", "1", **variables)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("Configuration error:") and name in lines[0]
+
+
+def test_a_worker_names_the_unreachable_broker_at_start_up():
+    result = run_celery(
+        "worker",
+        "-Q",
+        "default",
+        "--concurrency",
+        "1",
+        "-l",
+        "INFO",
+        timeout=12,
+        DEBUG="true",
+        CELERY_BROKER_URL="redis://127.0.0.1:9/0",
+    )
+    assert "worker start-up: CELERY_BROKER_URL: cannot reach the Celery broker" in result.stderr

@@ -111,3 +111,31 @@ def test_makefile_has_the_readme_commands():
         assert re.search(rf"^{re.escape(target)}:", text, re.M), target
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
+
+
+@pytest.mark.django_db
+def test_web_healthcheck_asks_with_a_host_the_production_site_accepts(compose, client, settings):
+    from studyplatform.healthcheck import host_header
+
+    test = compose["services"]["web"]["healthcheck"]["test"]
+    assert test[:4] == ["CMD", "python", "-m", "studyplatform.healthcheck"]
+    importlib.import_module(test[3])
+    settings.ALLOWED_HOSTS = ["studies.example.org"]  # as the README's deployment sets it
+    assert client.get("/healthz", HTTP_HOST="127.0.0.1").status_code == 400  # the trap
+    assert host_header("studies.example.org,www.example.org") == "studies.example.org"
+    assert client.get("/healthz", HTTP_HOST=host_header("studies.example.org")).status_code == 200
+    settings.ALLOWED_HOSTS = [".example.org"]
+    assert client.get("/healthz", HTTP_HOST=host_header(".example.org")).status_code == 200
+    assert host_header("*") == host_header("") == "localhost"
+
+
+def test_healthcheck_exit_status_follows_the_server(live_server, monkeypatch):
+    from studyplatform.healthcheck import main
+
+    port = live_server.url.rsplit(":", 1)[1]
+    monkeypatch.setenv("ALLOWED_HOSTS", "localhost")
+    assert main([port]) == 0
+    with __import__("socket").socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    assert main([str(free)]) == 1

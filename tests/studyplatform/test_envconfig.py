@@ -1,5 +1,6 @@
 """Configuration parsing: defaults, valid values, and specific errors naming the variable."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,13 @@ def test_redact_url_hides_passwords():
 def test_env_example_documents_exactly_the_declared_variables():
     example = Path(__file__).resolve().parents[2] / ".env.example"
     assert set(read_dotenv(example)) == {v.name for v in VARIABLES}
+
+
+def test_readme_configuration_table_lists_exactly_the_declared_variables():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \| (`[^`]*`|—) \|", readme, flags=re.M)
+    documented = {name: default for name, default in rows}
+    assert set(documented) == {v.name for v in VARIABLES}
+    for variable in VARIABLES:
+        shown = f"`{variable.default}`" if variable.default else "—"
+        assert documented[variable.name] == shown, variable.name

@@ -31,14 +31,18 @@ def _missing_services() -> list[str]:
     return missing
 
 
+def skip_unless_required(reason: str) -> None:
+    """Skip a system test that cannot run here; with ``REQUIRE_SERVICES=1`` (CI), fail it."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(reason + " (REQUIRE_SERVICES=1)")
+    pytest.skip(reason + " (run `make services-test`)")
+
+
 @pytest.fixture(scope="session")
 def services() -> None:
     missing = _missing_services()
     if missing:
-        reason = "system tests need PostgreSQL and Redis: " + "; ".join(missing)
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason + " (REQUIRE_SERVICES=1)")
-        pytest.skip(reason + " (run `make services-test`)")
+        skip_unless_required("system tests need PostgreSQL and Redis: " + "; ".join(missing))
 
 
 def database_url_of_current_connection() -> str:

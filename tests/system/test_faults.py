@@ -40,7 +40,12 @@ from django.db.models import Count
 from explainers.models import PrecomputeJob, SaliencyMap
 from studies.models import Event, Participant, Response
 
-from .conftest import ROOT, WorkerProcess, database_url_of_current_connection
+from .conftest import (
+    ROOT,
+    WorkerProcess,
+    database_url_of_current_connection,
+    skip_unless_required,
+)
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -77,7 +82,7 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         if shutil.which("redis-server") is None:
-            pytest.skip("redis-server is not installed")
+            skip_unless_required("redis-server is not installed")
         log = (self.folder / "redis.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -110,7 +115,7 @@ class PrivatePostgres:
 
     def __init__(self) -> None:
         if not (PG_BIN / "initdb").exists():
-            pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN} (set PG_BIN)")
+            skip_unless_required(f"PostgreSQL server binaries not found in {PG_BIN} (set PG_BIN)")
         self.folder = Path(tempfile.mkdtemp(prefix="studyplatform-pg-"))
         self.data = self.folder / "data"
         self.port = free_port()
