@@ -23,7 +23,7 @@ import torch
 from explainers.core.batching import class_scores, even_chunks, forward_only
 from explainers.core.hooks import replace_layer_output
 from explainers.core.methods.cam_base import CamBatch, CamExplainer, cam_options
-from explainers.core.registry import Option, register_method
+from explainers.core.registry import Option, autocast_option, register_method
 
 if TYPE_CHECKING:
     from explainers.core.classifier import Classifier
@@ -48,10 +48,12 @@ def ablated_scores(
     score: str,
     batch_size: int,
     tail: bool,
+    autocast: bool = False,
 ) -> torch.Tensor:
-    """``y_c`` of ``image`` with each of ``channels`` of ``layer`` ablated in turn (float32)."""
+    """``y_c`` of ``image`` with each of ``channels`` of ``layer`` ablated in turn (float32;
+    the passes in float16 on CUDA when ``autocast``)."""
     scores = torch.empty(channels.numel(), device=image.device)
-    with classifier.session(), forward_only(classifier.device):
+    with classifier.session(), forward_only(classifier.device, autocast):
         for part in even_chunks(channels.numel(), batch_size):
             chosen = channels[part]
             inputs = image.unsqueeze(0)
@@ -65,7 +67,7 @@ def ablated_scores(
                 logits = classifier.network(classifier.prepare(inputs))
             if logits.shape[0] != chosen.numel():
                 raise RuntimeError("the model's output does not follow the ablated batch")
-            scores[part] = class_scores(logits, target.expand(chosen.numel()), score)
+            scores[part] = class_scores(logits.float(), target.expand(chosen.numel()), score)
     return scores
 
 
@@ -115,6 +117,7 @@ class AblationCam(CamExplainer):
             minimum=1,
             affects_result=False,
         ),
+        "autocast": autocast_option(),
     }
 
     def channel_weights(self, batch: CamBatch) -> torch.Tensor:
@@ -137,6 +140,7 @@ class AblationCam(CamExplainer):
                 score=options["score"],
                 batch_size=options["tail_batch_size"] if tail else options["batch_size"],
                 tail=tail,
+                autocast=options["autocast"],
             )
             weights[i, active] = (original[i] - ablated) / original[i]
         return weights

@@ -165,3 +165,9 @@ def test_the_autocast_option_reaches_the_forward_passes(
         tiny, tiny_images(2, 16), method, targets=[0, 1], autocast=not autocast, **options
     )
     torch.testing.assert_close(on, off, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", sorted(FORWARD_ONLY - {"cam", "activation_map"}))
+def test_methods_with_many_forward_passes_offer_autocast(name):
+    """CAM and the activation map run one pass; every other forward-only method runs many."""
+    assert core.METHODS[name].defaults.get("autocast") is True
