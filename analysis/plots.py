@@ -159,7 +159,8 @@ def accuracy_by_condition(
     x = np.arange(len(labels))
     lo = np.asarray(lows, dtype=float)
     hi = np.asarray(highs, dtype=float)
-    yerr = np.vstack([np.nan_to_num(est - lo), np.nan_to_num(hi - est)])
+    # clipped at 0: a Wilson bound at a proportion of 0 or 1 equals it up to rounding
+    yerr = np.clip(np.vstack([np.nan_to_num(est - lo), np.nan_to_num(hi - est)]), 0.0, None)
     ax.errorbar(x, est, yerr=yerr, fmt="o", color=_BLUE, capsize=4, linewidth=2)
     if chance is not None:
         ax.axhline(chance, color=_GREY, linestyle="--", linewidth=1, label="chance")

@@ -25,7 +25,7 @@ from scipy import stats
 from scipy.special import expit
 
 from analysis import plots
-from analysis.effect_sizes import cohens_h, newcombe_risk_difference
+from analysis.effect_sizes import cohens_h, newcombe_risk_difference, wilson_interval
 from analysis.protocols._common import (
     Options,
     ProtocolOutput,
@@ -92,11 +92,14 @@ def _explanation(
     within = bool((data.groupby("participant_id")["explanation_shown"].nunique() > 1).any())
     terms = ("(Intercept)", "explanation")
     cells: dict[str, tuple[float, float, float]] = {}
+    estimate = ["model estimate"]  # or the raw shares, when no model can be fitted
 
     def glmm() -> None:
         reason = _constant_reason(y)
         if reason:
             model_failed(b, "glmm_correct", terms, reason, len(y), extra_analyses=("odds_ratio",))
+            _raw_cells(b, y, e, reason, cells)
+            estimate[0] = "raw share correct, Wilson"
             return
         fit = fit_mixed(
             "binomial", y.astype(float), np.column_stack([np.ones_like(e), e]), terms, groups
@@ -193,8 +196,27 @@ def _explanation(
             [cells[k][1] for k in labels],
             [cells[k][2] for k in labels],
             chance=None,
-            title="Accuracy by condition (model estimate, 95% CI)",
+            title=f"Accuracy by condition ({estimate[0]}, 95% CI)",
         )
+
+
+def _raw_cells(
+    b: ResultBuilder,
+    y: np.ndarray,
+    e: np.ndarray,
+    reason: str,
+    cells: dict[str, tuple[float, float, float]],
+) -> None:
+    """Without a model (a constant outcome): the raw share correct per condition, Wilson CI."""
+    for level in (0, 1):
+        mask = e == level - 0.5
+        if not mask.any():
+            continue
+        k, n = float(y[mask].sum()), int(mask.sum())
+        low, high = wilson_interval(k, n)
+        note = f"raw share correct with a Wilson CI (trials as independent); {reason}"
+        b.add(Row("cell_accuracy", f"explanation={level}", k / n, low, high, n=n, note=note))
+        cells[f"explanation {'shown' if level else 'hidden'}"] = (k / n, low, high)
 
 
 def _paired(b: ResultBuilder, data: pd.DataFrame) -> None:

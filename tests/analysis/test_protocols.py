@@ -206,6 +206,18 @@ def test_constant_outcome_in_simulation_gives_notes():
     assert "undefined" in _row(r, "anova_accuracy", "partial_eta2[saliency]")["note"]
 
 
+def test_constant_outcome_in_gt_prediction_still_plots_the_raw_accuracies():
+    table = synthetic.gt_prediction_study(n_participants=10, n_items=6, seed=2)
+    table["correct"] = 1
+    r = analysis.analyze("gt_prediction", table, n_boot=50, strict=True)
+    _no_silent_nan(r)
+    assert np.isnan(_row(r, "glmm_correct", "explanation")["estimate"])
+    shown = _row(r, "cell_accuracy", "explanation=1")
+    assert shown["estimate"] == 1.0 and "Wilson" in shown["note"]
+    assert 0.5 < shown["ci_low"] < 1.0 and shown["ci_high"] == pytest.approx(1.0)
+    assert r.plots["accuracy_by_condition"].startswith(b"\x89PNG")
+
+
 def test_constant_rating_in_likert_gives_notes():
     table = synthetic.likert_study(n_participants=6, n_items=6, seed=1)
     table["rating"] = 3
