@@ -15,6 +15,9 @@ from explainers.models import (
     Prediction,
     SaliencyMap,
 )
+from explainers.services import classifiers, image_sources
+
+MAX_LABELS_BYTES = 10 * 2**20  # a labels CSV of 100,000 rows is about 3 MB
 
 
 class ClassifierOut(serializers.ModelSerializer):
@@ -49,6 +52,9 @@ class ClassifierUploadIn(serializers.Serializer):
     target_layer = serializers.CharField(required=False, allow_blank=True, default="")
     input_size = serializers.IntegerField(required=False, default=224, min_value=32, max_value=1024)
 
+    def validate_file(self, file: Any) -> Any:
+        return _at_most(file, classifiers.MAX_MODEL_BYTES)
+
 
 class ImageSetOut(serializers.ModelSerializer):
     n_images = serializers.IntegerField(read_only=True)
@@ -63,6 +69,20 @@ class ImageSetUploadIn(serializers.Serializer):
     archive = serializers.FileField(help_text="A zip of images (sub-folders per class allowed).")
     labels = serializers.FileField(required=False, help_text="CSV: file,label or class_index.")
     description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate_archive(self, archive: Any) -> Any:
+        return _at_most(archive, image_sources.MAX_ARCHIVE_BYTES)
+
+    def validate_labels(self, labels: Any) -> Any:
+        return _at_most(labels, MAX_LABELS_BYTES)
+
+
+def _at_most(upload: Any, limit: int) -> Any:
+    """Refuse an upload by its size before anything reads it (Django spools big ones to disk)."""
+    if upload is not None and upload.size > limit:
+        size = f"{limit / 2**20:.0f} MB" if limit >= 2**20 else f"{limit} bytes"
+        raise serializers.ValidationError(f"the file is larger than {size}")
+    return upload
 
 
 class ImportReportOut(serializers.Serializer):

@@ -111,6 +111,12 @@ VARIABLES: tuple[Variable, ...] = (
         "",
         "Header set by a TLS-terminating proxy, e.g. HTTP_X_FORWARDED_PROTO=https.",
     ),
+    Variable(
+        "TRUSTED_PROXIES",
+        "0",
+        "Number of reverse proxies in front of the site that append to X-Forwarded-For; rate "
+        "limits key on the address the outermost one saw. 0: REMOTE_ADDR (no proxy).",
+    ),
     Variable("LOG_LEVEL", "INFO", "Log level of the platform's loggers."),
 )
 

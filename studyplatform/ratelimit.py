@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.shortcuts import render
@@ -28,10 +29,25 @@ LOGIN_FAILURES = Limit("login", attempts=10, window_seconds=15 * 60)
 CODE_GUESSES = Limit("participant-code", attempts=30, window_seconds=10 * 60)
 
 
+def client_address(request: HttpRequest) -> str:
+    """The client's address: ``REMOTE_ADDR``, or behind ``TRUSTED_PROXIES`` reverse proxies the
+    address the outermost of them saw (the N-th ``X-Forwarded-For`` entry from the right).
+
+    The entries to the left of it are written by the client and can be anything: keying a limit
+    on them would let every request claim a new address.
+    """
+    proxies = int(getattr(settings, "TRUSTED_PROXIES", 0))
+    remote = str(request.META.get("REMOTE_ADDR", ""))
+    if proxies <= 0:
+        return remote
+    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [h for h in hops if h]
+    return hops[-proxies] if len(hops) >= proxies else (hops[0] if hops else remote)
+
+
 def client_key(request: HttpRequest, *extra: str) -> str:
-    """Who is asking: the client address (first hop of X-Forwarded-For behind a proxy)."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    address = forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR", "")
+    """Who is asking, as a cache key: the client address (see :func:`client_address`)."""
+    address = client_address(request)
     return hashlib.sha256("|".join([address, *extra]).encode()).hexdigest()[:32]
 
 

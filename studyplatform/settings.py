@@ -35,7 +35,7 @@ ALLOWED_HOSTS = env.items("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "studyplatform.apps.StudyAdminConfig",  # django.contrib.admin, its login rate-limited
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -240,6 +240,7 @@ EXPLAINERS_DEVICE = env.device()
 # --- logging: one line per record, secrets never logged ----------------------------------------
 SHARED_DATA_DIR = env.string("SHARED_DATA_DIR").strip() or None
 ANALYSIS_INLINE_MAX_RESPONSES = env.integer("ANALYSIS_INLINE_MAX_RESPONSES", minimum=0)
+TRUSTED_PROXIES = env.integer("TRUSTED_PROXIES", minimum=0)
 LOG_LEVEL = env.string("LOG_LEVEL").upper() or "INFO"
 LOGGING = {
     "version": 1,

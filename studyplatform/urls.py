@@ -10,9 +10,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from studyplatform import api, views
 from studyplatform.auth_views import RateLimitedLoginView
 
-admin.site.site_header = "Saliency study platform"
-admin.site.site_title = "Study platform admin"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("dashboard/", views.dashboard, name="dashboard"),

@@ -1,12 +1,13 @@
 """Withdrawal: a participant's data deleted on request, with an audit event that outlives it.
 
-Participants may withdraw their data after taking part (GDPR art. 17; most ethics protocols).
-They write to the researcher, giving either their recruiter id (the Prolific or MTurk id the
-platform only stores as a keyed hash) or the completion code's session number; the researcher
-finds the session and deletes it here. The participant row goes with its trials, responses and
-its own events; what remains is one study-level event saying who deleted which participant
-number when, and how much was deleted, so that exports and analyses can account for the gap.
-The participant number is never reused (the study's counter keeps counting).
+Participants may withdraw their data after taking part (GDPR art. 17; most ethics protocols). They
+write to the researcher, giving either their recruiter id (the Prolific or MTurk id the platform
+only stores as a keyed hash) or the completion code's session number; the researcher finds the
+session and deletes it here. The participant row goes with its trials, responses and its own
+events, and so do the sessions the same recruiter id restarted earlier; what remains is one study-
+level event saying who deleted which participant number when, and how much was deleted, so that
+exports and analyses can account for the gap. The participant number is never reused (the study's
+counter keeps counting).
 """
 
 from __future__ import annotations
@@ -93,17 +94,38 @@ def participant_withdraw(*, participant: Participant, actor: Any, reason: str) -
     study = locked.study
     if not can_edit(actor, study):
         raise StudyError("only the study's owner or an editor can delete participants' data")
+    # sessions the same person restarted (resume policy "restart") are their data too
+    earlier = list(
+        Participant.objects.select_for_update()
+        .filter(
+            study=study,
+            recruiter_hash=locked.recruiter_hash,
+            state=Participant.State.RESTARTED,
+        )
+        .exclude(pk=locked.pk)
+        .order_by("number")
+        if locked.recruiter_hash
+        else []
+    )
+    sessions = [locked, *earlier]
     counts = {
-        "responses": Response.objects.filter(participant=locked).count(),
-        "trials": Trial.objects.filter(participant=locked).count(),
-        "events": Event.objects.filter(participant=locked).count(),
+        "responses": Response.objects.filter(participant__in=sessions).count(),
+        "trials": Trial.objects.filter(participant__in=sessions).count(),
+        "events": Event.objects.filter(participant__in=sessions).count(),
     }
     number = locked.number
     audit = event_log(
         study=study,
         actor=actor,
         kind=WITHDRAWN,
-        data={"number": number, "mode": locked.mode, "reason": reason, **counts},
+        data={
+            "number": number,
+            "mode": locked.mode,
+            "reason": reason,
+            "restarted_sessions": [p.number for p in earlier],
+            **counts,
+        },
     )
-    locked.delete()  # cascades to trials, responses and the participant's own events
+    # cascades to trials, responses and the participants' own events
+    Participant.objects.filter(pk__in=[p.pk for p in sessions]).delete()
     return Withdrawal(number=number, audit=audit, **counts)

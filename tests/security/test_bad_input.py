@@ -201,3 +201,50 @@ def test_nul_characters_anywhere_are_a_clear_400_and_store_nothing(world: World)
         assert response.status_code == 400, response.content[:300]
         assert b"NUL" in response.content
     assert (_stored(world), Participant.objects.count(), Event.objects.count()) == before
+
+
+def test_oversized_uploads_are_refused_by_their_size_before_being_read(world: World, monkeypatch):
+    from django.core.files.uploadedfile import UploadedFile
+
+    from explainers import serializers as upload_serializers
+    from explainers.services import classifiers, image_sources
+
+    reads: list[str] = []
+    original_read = UploadedFile.read
+
+    def read(self, *args: Any) -> bytes:  # type: ignore[no-untyped-def]
+        reads.append(self.name)
+        return original_read(self, *args)
+
+    monkeypatch.setattr(UploadedFile, "read", read, raising=False)
+    monkeypatch.setattr(classifiers, "MAX_MODEL_BYTES", 4096)
+    monkeypatch.setattr(image_sources, "MAX_ARCHIVE_BYTES", 4096)
+    monkeypatch.setattr(upload_serializers, "MAX_LABELS_BYTES", 4096)
+    before = (Classifier.objects.count(), type(world.assets.image_set).objects.count())
+
+    def big(name: str) -> io.BytesIO:
+        upload = io.BytesIO(b"\0" * 5000)
+        upload.name = name
+        return upload
+
+    owner = world.clients["owner"]
+    model = owner.post(
+        "/api/classifiers/upload/",
+        {
+            "name": "huge",
+            "source": "torchscript",
+            "file": big("model.pt"),
+            "class_names": ["a", "b"],
+        },
+    )
+    archive = owner.post("/api/image-sets/upload/", {"name": "huge", "archive": big("images.zip")})
+    labels = owner.post(
+        "/api/image-sets/upload/",
+        {"name": "huge", "archive": big("x.zip"), "labels": big("labels.csv")},
+    )
+    for response, field in ((model, "file"), (archive, "archive"), (labels, "labels")):
+        assert response.status_code == 400, response.content
+        assert "larger than 4096 bytes" in json.dumps(response.json()), response.json()
+        assert field in json.dumps(response.json())
+    assert reads == []  # refused by size: nothing was read into memory
+    assert (Classifier.objects.count(), type(world.assets.image_set).objects.count()) == before

@@ -57,6 +57,43 @@ def test_withdrawal_deletes_the_participant_and_keeps_an_audit_event(world: Worl
     assert newcomer.number > max(leaving.number, staying.number)
 
 
+def test_withdrawal_also_deletes_the_sessions_the_person_restarted(world: World):
+    from ..studies.conftest import create_study
+    from ..studies.helpers import submit, walk_to_trials
+
+    researcher = world.users["owner"]
+    study = create_study(
+        researcher, world.assets, title="Restartable", flow={"resume_policy": "restart"}
+    )
+    pid = {"PROLIFIC_PID": "PID-RESTARTER-01", "STUDY_ID": "s1", "SESSION_ID": "x1"}
+    first_client = fresh_client()
+    url, _ = arrive(first_client, study, **pid)
+    first = walk_to_trials(first_client, url)
+    submit(first_client, first)  # one answer in the first session, then a fresh start
+    second_client = fresh_client()
+    url2, _ = arrive(second_client, study, **pid)
+    second = finish(second_client, url2)
+    other = _prolific_in(study, "PID-SOMEONE-ELSE")
+    first.refresh_from_db()
+    assert first.state == "restarted" and Response.objects.filter(participant=first).exists()
+
+    found = participant_find(study=study, recruiter_id="PID-RESTARTER-01")
+    assert found.pk == second.pk
+    done = participant_withdraw(participant=found, actor=researcher, reason="asked by e-mail")
+    assert not Participant.objects.filter(pk__in=[first.pk, second.pk]).exists()
+    assert not Response.objects.filter(participant_id__in=[first.pk, second.pk]).exists()
+    assert Participant.objects.filter(pk=other.pk).exists()
+    audit = Event.objects.get(kind=WITHDRAWN)
+    assert audit.data["restarted_sessions"] == [first.number]
+    assert done.responses == audit.data["responses"] > 0
+
+
+def _prolific_in(study, pid: str) -> Participant:
+    client = fresh_client()
+    url, _ = arrive(client, study, PROLIFIC_PID=pid, STUDY_ID="s1", SESSION_ID="x1")
+    return finish(client, url)
+
+
 def test_withdrawal_needs_an_editor_and_a_reason_and_changes_nothing_otherwise(world: World):
     target = world.participant
     events = Event.objects.count()

@@ -127,3 +127,65 @@ def test_security_headers(client, path):
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "camera=()" in response["Permissions-Policy"]
+
+
+def test_admin_login_is_rate_limited_like_the_researchers_login(django_user_model):
+    import uuid
+
+    from django.test import Client
+
+    from studyplatform.ratelimit import LOGIN_FAILURES
+
+    django_user_model.objects.create_superuser("root", "root@example.org", "correct horse")
+    guesser = Client(REMOTE_ADDR=f"admin-guesser-{uuid.uuid4()}")
+    for _ in range(LOGIN_FAILURES.attempts):
+        response = guesser.post("/admin/login/", {"username": "root", "password": "no"})
+        assert response.status_code == 200
+    blocked = guesser.post("/admin/login/", {"username": "root", "password": "correct horse"})
+    assert blocked.status_code == 429 and b"Too many failed attempts" in blocked.content
+    assert "_auth_user_id" not in guesser.session
+    other = Client(REMOTE_ADDR=f"admin-someone-else-{uuid.uuid4()}")
+    assert (
+        other.post("/admin/login/", {"username": "root", "password": "correct horse"}).status_code
+        == 302
+    )
+
+
+def test_a_forged_x_forwarded_for_does_not_reset_the_login_limit(researcher, settings):
+    import uuid
+
+    from django.test import Client
+
+    from studyplatform.ratelimit import LOGIN_FAILURES
+
+    settings.TRUSTED_PROXIES = 0  # no proxy: the header is the client's own words
+    guesser = Client(REMOTE_ADDR=f"forger-{uuid.uuid4()}")
+    for k in range(LOGIN_FAILURES.attempts):
+        guesser.post(
+            "/accounts/login/",
+            {"username": "ada", "password": "no"},
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{k}",
+        )
+    blocked = guesser.post(
+        "/accounts/login/",
+        {"username": "ada", "password": "correct horse battery"},
+        HTTP_X_FORWARDED_FOR="10.9.9.9",
+    )
+    assert blocked.status_code == 429
+
+
+def test_behind_trusted_proxies_the_limit_keys_on_the_address_the_proxy_saw(settings):
+    from django.test import RequestFactory
+
+    from studyplatform.ratelimit import client_address
+
+    factory = RequestFactory()
+    forged = "1.2.3.4, 203.0.113.7"  # the client wrote 1.2.3.4; our proxy appended 203.0.113.7
+    request = factory.get("/", HTTP_X_FORWARDED_FOR=forged, REMOTE_ADDR="10.0.0.2")
+    settings.TRUSTED_PROXIES = 0
+    assert client_address(request) == "10.0.0.2"
+    settings.TRUSTED_PROXIES = 1
+    assert client_address(request) == "203.0.113.7"
+    settings.TRUSTED_PROXIES = 2  # a CDN, then our proxy
+    assert client_address(request) == "1.2.3.4"
+    assert client_address(factory.get("/", REMOTE_ADDR="10.0.0.2")) == "10.0.0.2"
