@@ -27,8 +27,10 @@ _ID = re.compile(r"^[A-Za-z0-9_\-.:]{1,100}$")
 
 
 def pseudonym(value: str) -> str:
-    """The keyed hash of a recruiter id (64 hex characters)."""
-    key = hashlib.sha256(b"studies.recruiter-id:" + settings.SECRET_KEY.encode()).digest()
+    """The keyed hash of a recruiter id (64 hex characters): HMAC-SHA256 under
+    ``RECRUITER_ID_KEY``, or a key derived from ``SECRET_KEY`` when that is not set."""
+    secret = getattr(settings, "RECRUITER_ID_KEY", "") or settings.SECRET_KEY
+    key = hashlib.sha256(b"studies.recruiter-id:" + secret.encode()).digest()
     return hmac.new(key, value.strip().encode(), hashlib.sha256).hexdigest()
 
 

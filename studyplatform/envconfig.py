@@ -41,6 +41,13 @@ VARIABLES: tuple[Variable, ...] = (
         "one. Generate with: python -c 'import secrets; print(secrets.token_urlsafe(50))'",
     ),
     Variable(
+        "RECRUITER_ID_KEY",
+        "",
+        "Key of the keyed hashes (HMAC-SHA256) that stand for Prolific/MTurk ids. Default: "
+        "derived from SECRET_KEY. Set it to rotate SECRET_KEY without losing repeat-participation "
+        "checks and withdrawal by recruiter id; never change it during a study.",
+    ),
+    Variable(
         "ALLOWED_HOSTS",
         "localhost,127.0.0.1,[::1]",
         "Comma-separated host names the site answers to.",

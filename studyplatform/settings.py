@@ -238,6 +238,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 EXPLAINERS_DEVICE = env.device()
 
 # --- logging: one line per record, secrets never logged ----------------------------------------
+RECRUITER_ID_KEY = env.string("RECRUITER_ID_KEY").strip()
 SHARED_DATA_DIR = env.string("SHARED_DATA_DIR").strip() or None
 ANALYSIS_INLINE_MAX_RESPONSES = env.integer("ANALYSIS_INLINE_MAX_RESPONSES", minimum=0)
 TRUSTED_PROXIES = env.integer("TRUSTED_PROXIES", minimum=0)

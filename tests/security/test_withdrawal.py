@@ -165,3 +165,16 @@ def test_recruiter_ids_are_stored_as_keyed_hashes_and_exported_only_on_request(w
         f"/studies/{world.study.uid}/export/participants.csv?recruiter_ids=1"
     )
     assert viewer.status_code == 403
+
+
+def test_the_recruiter_id_key_survives_a_secret_key_rotation(settings):
+    settings.RECRUITER_ID_KEY = ""
+    settings.SECRET_KEY = "first-secret-" + "x" * 40
+    derived = pseudonym("PID-ROTATE-0001")
+    settings.SECRET_KEY = "second-secret-" + "y" * 40
+    assert pseudonym("PID-ROTATE-0001") != derived  # without the key, rotation changes hashes
+    settings.RECRUITER_ID_KEY = "a-stable-recruiter-key"
+    keyed = pseudonym("PID-ROTATE-0001")
+    settings.SECRET_KEY = "third-secret-" + "z" * 40
+    assert pseudonym("PID-ROTATE-0001") == keyed != derived
+    assert len(keyed) == 64 and "PID" not in keyed
