@@ -153,6 +153,7 @@ def load(stdout: Any = None) -> list[str]:
             simulate(study, n=BOTS, seed=1)
         lines.append(
             f"{spec['title']}: take part at {{base}}/take/{study.link_token}/ · "
-            f"monitor at {{base}}/studies/{study.uid}/monitor/"
+            f"monitor at {{base}}/studies/{study.uid}/monitor/ · "
+            f"results at {{base}}/studies/{study.uid}/results/"
         )
     return lines
