@@ -19,6 +19,8 @@ specification is STATISTICS.md. Power and sample size: :mod:`analysis.power`.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
 from dataclasses import dataclass, field
@@ -51,8 +53,38 @@ __all__ = [
     "analyze",
     "read_table",
     "software_versions",
+    "source_digest",
+    "source_hash",
     "validate_table",
 ]
+
+
+def source_digest(root: str | os.PathLike[str]) -> str:
+    """SHA-256 of a package's source: every ``*.py`` file under ``root``, by relative path.
+
+    Any edit, addition, removal or rename of a source file gives another digest; compiled files
+    (``__pycache__``) and other files are ignored.
+    """
+    base = Path(root)
+    digest = hashlib.sha256()
+    for path in sorted(base.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        name = path.relative_to(base).as_posix().encode()
+        data = path.read_bytes()
+        digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+@functools.cache
+def source_hash() -> str:
+    """:func:`source_digest` of this package, computed once per process.
+
+    Results cached by the platform are stamped with it (next to :data:`__version__`, which is
+    not bumped for every fix), so a change of the statistical code invalidates them.
+    """
+    return source_digest(Path(__file__).resolve().parent)
 
 
 def software_versions() -> dict[str, str]:
@@ -146,7 +178,8 @@ def analyze(
         metrics: faithfulness scores per method (long, wide or ``{metric: {method: value}}``;
             see :mod:`analysis.human_vs_metric`) for the ``human_vs_metric`` rows.
         seed: seed of every bootstrap; the same inputs and seed give the same table.
-        reference: reference method for the method contrasts (default: first in sort order).
+        reference: reference method for the method contrasts (default: first in sort order;
+            for ``gt_prediction``, ``none`` — the no-explanation condition — when present).
         n_boot: bootstrap resamples for bootstrap CIs.
         plots: draw the figures (turn off for simulations and batch runs).
         strict: re-raise unexpected internal errors instead of turning them into notes (tests).

@@ -10,8 +10,9 @@ participants) ``cohens_dz`` (paired t, d_z with its exact CI). With ``confidence
 ``clmm_confidence`` (``explanation``, ``correct``, ``explanation:correct``).
 
 With ``method`` instead (methods compared, e.g. ``none`` as one level): ``glmm_correct`` terms
-``method[<m>]`` against the reference method, and ``risk_difference`` / ``cohens_h`` with terms
-``<m> vs <reference>``. Random slopes for the within-subject variant are not fitted (the
+``method[<m>]`` against the reference method (default ``none``, the no-explanation condition,
+when present; else the first method in sort order), and ``risk_difference`` / ``cohens_h`` with
+terms ``<m> vs <reference>``. Random slopes for the within-subject variant are not fitted (the
 mixed-model module fits random intercepts); this is noted.
 """
 
@@ -45,6 +46,7 @@ from analysis.table import PreparedTable, TableError
 
 __all__ = ["run"]
 
+NO_EXPLANATION = "none"  # the platform's method level of the no-explanation condition
 TRIALS_NOTE = (
     "on trial counts (trials treated as independent; glmm_correct accounts for clustering)"
 )
@@ -294,7 +296,7 @@ def _methods(
             f"reference method {options.reference!r} is not in the table "
             f"(methods: {', '.join(methods)})"
         )
-    reference = options.reference or methods[0]
+    reference = options.reference or (NO_EXPLANATION if NO_EXPLANATION in methods else methods[0])
     others = [m for m in methods if m != reference]
     names = ["(Intercept)"] + [f"method[{m}]" for m in others]
     method = data["method"].to_numpy()

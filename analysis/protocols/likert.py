@@ -122,6 +122,27 @@ def _hvm(b: ResultBuilder, out: ProtocolOutput, human: pd.DataFrame, options: Op
                 )
 
 
+def unused_scale_points(levels: np.ndarray) -> tuple[list[float], int]:
+    """Scale points between the lowest and highest rating that nobody chose, and the step.
+
+    The table does not declare the scale, so its step is inferred as the greatest common
+    divisor of the gaps between the observed (integer) ratings: 1–5 used as 1, 2, 4, 5 misses 3,
+    while 10, 20, …, 50 (step 10) misses nothing. A scale whose used points happen to share a
+    larger divisor (1, 3, 5 of a 1–5 scale) is taken at that step: no false note, at the cost
+    of missing that gap.
+    """
+    values = np.asarray(levels, dtype=float)
+    if values.size < 2:
+        return [], 1
+    gaps = np.diff(np.sort(values)).astype(np.int64)
+    step = int(np.gcd.reduce(gaps))
+    if step < 1:
+        return [], 1
+    expected = np.arange(values.min(), values.max() + step / 2, step)
+    unused = [float(v) for v in expected if not np.isclose(values, v).any()]
+    return unused, step
+
+
 def _clmm(
     b: ResultBuilder,
     data: pd.DataFrame,
@@ -152,12 +173,15 @@ def _clmm(
     groups = {"participant": data["participant_id"].to_numpy(), "item": data["item_id"].to_numpy()}
     fit = fit_mixed("ordinal", codes.astype(float), x, names, groups, n_categories=len(levels))
     labels = [f"{levels[k]:g}|{levels[k + 1]:g}" for k in range(len(levels) - 1)]
-    if np.any(np.diff(levels) > 1):
+    unused, step = unused_scale_points(levels)
+    if unused:
+        shown = ", ".join(f"{v:g}" for v in unused[:5]) + (", …" if len(unused) > 5 else "")
+        on = f" (scale step {step:g}, inferred from the ratings)" if step > 1 else ""
         fit.note = "; ".join(
             x
             for x in (
                 fit.note,
-                "some scale points were never used: thresholds join adjacent observed ratings",
+                f"scale points never used: {shown}{on}; thresholds join adjacent observed ratings",
             )
             if x
         )

@@ -70,6 +70,52 @@ def test_cli_bad_table_exits_non_zero_with_a_message(tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_bad_options_and_output_paths_are_errors_not_tracebacks(tmp_path):
+    table = tmp_path / "tidy.csv"
+    synthetic.likert_study(n_participants=4, n_items=3).to_csv(table, index=False)
+    for value in ("0", "-5", "many"):
+        proc = _cli("likert", str(table), "--out", str(tmp_path / "o"), "--n-boot", value)
+        assert proc.returncode == 2, proc.stderr
+        assert "error:" in proc.stderr and "--n-boot" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+    a_file = tmp_path / "results.csv"
+    a_file.write_text("keep me", encoding="utf-8")
+    for out in (a_file, a_file / "sub"):
+        proc = _cli("likert", str(table), "--out", str(out), "--no-plots", "--n-boot", "10")
+        assert proc.returncode == 2, proc.stderr
+        assert "error:" in proc.stderr and "not a directory" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert a_file.read_text(encoding="utf-8") == "keep me"  # changes nothing
+
+
+def test_cli_reports_a_directory_it_cannot_write_to(tmp_path, monkeypatch, capsys):
+    table = tmp_path / "tidy.csv"
+    synthetic.likert_study(n_participants=4, n_items=3).to_csv(table, index=False)
+
+    def refuse(self, directory):
+        raise PermissionError(13, "Permission denied", str(directory))
+
+    monkeypatch.setattr(analysis.AnalysisResult, "write", refuse)
+    code = main(
+        ["likert", str(table), "--out", str(tmp_path / "o"), "--no-plots", "--n-boot", "10"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write the results to") and "Permission denied" in err
+
+
 def test_report_is_self_contained(tmp_path):
     result = analysis.analyze(
         "likert", synthetic.likert_study(n_participants=12, n_items=6), n_boot=50

@@ -159,6 +159,37 @@ def test_simulation_names(simulation_result):
     assert "accuracy_by_condition" in r.plots
 
 
+def _clmm_notes(result) -> str:
+    rows = result.results[result.results["analysis"] == "clmm"]
+    return " ".join(rows["note"].fillna(""))
+
+
+def test_unused_scale_points_are_noted_only_for_real_gaps():
+    from analysis.protocols.likert import unused_scale_points
+
+    table = synthetic.likert_study(n_participants=16, n_items=6, seed=4)
+    assert sorted(table["rating"].unique()) == [1, 2, 3, 4, 5]
+    full = analysis.analyze("likert", table, plots=False, n_boot=20, strict=True)
+    assert "never used" not in _clmm_notes(full)
+
+    tens = table.assign(rating=table["rating"] * 10)  # a 10–50 scale, step 10: no gap
+    r = analysis.analyze("likert", tens, plots=False, n_boot=20, strict=True)
+    assert "never used" not in _clmm_notes(r)
+    assert _terms(r, "clmm")[2:6] == [f"threshold[{k}|{k + 10}]" for k in (10, 20, 30, 40)]
+
+    gap = table.assign(rating=table["rating"].replace({3: 2}))  # 1–5 with 3 never chosen
+    r = analysis.analyze("likert", gap, plots=False, n_boot=20, strict=True)
+    assert "scale points never used: 3;" in _clmm_notes(r)
+    gap_tens = tens.assign(rating=tens["rating"].replace({30: 20}))
+    r = analysis.analyze("likert", gap_tens, plots=False, n_boot=20, strict=True)
+    assert "scale points never used: 30 (scale step 10" in _clmm_notes(r)
+
+    assert unused_scale_points(np.array([1, 2, 4, 7])) == ([3.0, 5.0, 6.0], 1)
+    assert unused_scale_points(np.array([0, 25, 50, 100])) == ([75.0], 25)
+    assert unused_scale_points(np.array([-2, -1, 0, 1, 2])) == ([], 1)
+    assert unused_scale_points(np.array([3])) == ([], 1)
+
+
 def test_gt_prediction_names():
     r = analysis.analyze(
         "gt_prediction", synthetic.gt_prediction_study(seed=6), n_boot=200, strict=True
@@ -189,6 +220,34 @@ def test_gt_prediction_with_methods_and_within_subjects():
     _no_silent_nan(r2)
     assert _terms(r2, "cohens_dz") == ["explanation"]
     assert "random slopes" in _row(r2, "glmm_correct", "explanation")["note"]
+
+
+def test_gt_prediction_methods_default_to_none_as_the_reference():
+    # the platform exports the no-explanation condition as method "none", which sorts after
+    # "gradcam": the contrasts must still be against "none", not against the first method
+    table = synthetic.gt_prediction_study(n_participants=30, n_items=12, seed=8)
+    shown = table["explanation_shown"] == 1
+    table["method"] = np.where(shown, np.where(table["trial_index"] < 6, "gradcam", "rise"), "none")
+    r = analysis.analyze(
+        "gt_prediction", table.drop(columns=["explanation_shown"]), plots=False, n_boot=50
+    )
+    assert _terms(r, "glmm_correct")[:3] == ["(Intercept)", "method[gradcam]", "method[rise]"]
+    assert _terms(r, "risk_difference") == ["gradcam vs none", "rise vs none"]
+    assert _terms(r, "cohens_h") == ["gradcam vs none", "rise vs none"]
+    data = table[table["method"].isin(["gradcam", "none"])]
+    hidden, gradcam = (data.loc[data["method"] == m, "correct"].mean() for m in ("none", "gradcam"))
+    assert _row(r, "risk_difference", "gradcam vs none")["estimate"] == pytest.approx(
+        gradcam - hidden
+    )
+    # an explicit reference still wins
+    r2 = analysis.analyze(
+        "gt_prediction",
+        table.drop(columns=["explanation_shown"]),
+        plots=False,
+        n_boot=50,
+        reference="gradcam",
+    )
+    assert _terms(r2, "risk_difference") == ["none vs gradcam", "rise vs gradcam"]
 
 
 # --- bad tables: a note, never a crash or a silent NaN -----------------------------------
