@@ -6,6 +6,9 @@ participants and items, with its Monte-Carlo CI. Each protocol preselects the de
 matches its main analysis (STATISTICS.md): a within-subject contrast of two methods for Likert
 and preference, the 2×2 between-subject cells for model-output simulation, two proportions for
 ground-truth prediction.
+
+The simulations run inside the request, so their work is bounded: participants × items ×
+simulations at most :data:`MAX_SIMULATED_RESPONSES`, and the form says what to reduce.
 """
 
 from __future__ import annotations
@@ -46,7 +49,14 @@ PROTOCOL_DESIGN = {
     "gt_prediction": "two_proportions",
 }
 SIMULATED = ("glmm", "clmm")
+MIN_SIMULATIONS = 20
 MAX_SIMULATIONS = 200  # a simulation runs in the request: bounded
+DEFAULT_SIMULATIONS = 100
+# The simulation runs inside the web request (gunicorn kills a worker after 60 s), so the work is
+# bounded: participants × items × simulations simulated responses at most. A CLMM fit costs about
+# 30 µs per simulated response (200 × 50 × 200 = 2,000,000 took ~58 s), small fits ~0.1 s each
+# (≤ 200 of them), so the worst case stays near 15–25 s on the deployment machine.
+MAX_SIMULATED_RESPONSES = 400_000
 
 
 @dataclass
@@ -79,7 +89,10 @@ class PowerForm(forms.Form):
         required=False, min_value=0.0, max_value=5.0, initial=0.5, label="SD of items"
     )
     simulations = forms.IntegerField(
-        required=False, min_value=20, max_value=MAX_SIMULATIONS, initial=100
+        required=False,
+        min_value=MIN_SIMULATIONS,
+        max_value=MAX_SIMULATIONS,
+        initial=DEFAULT_SIMULATIONS,
     )
 
     def __init__(self, *args: Any, protocol: str = "", **kwargs: Any) -> None:
@@ -106,7 +119,34 @@ class PowerForm(forms.Form):
                 self.add_error("p1", "Proportions must lie strictly between 0 and 1.")
         if design not in SIMULATED and data.get("target_power") is None:
             self.add_error("target_power", "Give the power to reach (e.g. 0.8).")
+        if design in SIMULATED:
+            self._check_budget(data)
         return data
+
+    def _check_budget(self, data: dict[str, Any]) -> None:
+        """Refuse a simulation too large to finish within the request (a specific error)."""
+        participants, items = data.get("participants"), data.get("items")
+        if participants is None or items is None or "simulations" in self.errors:
+            return
+        sims = data.get("simulations") or DEFAULT_SIMULATIONS
+        work = participants * items * sims
+        if work <= MAX_SIMULATED_RESPONSES:
+            return
+        most = MAX_SIMULATED_RESPONSES // (participants * items)
+        if most >= MIN_SIMULATIONS:
+            fix = f"reduce the simulations to {most} or fewer, or the participants or items"
+        else:
+            cells = MAX_SIMULATED_RESPONSES // MIN_SIMULATIONS
+            fix = (
+                f"reduce the participants or items (participants × items at most {cells:,} "
+                f"with {MIN_SIMULATIONS} simulations)"
+            )
+        self.add_error(
+            "simulations",
+            f"{participants} participants × {items} items × {sims} simulations = {work:,} "
+            f"simulated responses is more than the {MAX_SIMULATED_RESPONSES:,} the planner can "
+            f"simulate while the page waits: {fix}.",
+        )
 
     def answer(self) -> PowerAnswer:
         d = self.cleaned_data
@@ -141,7 +181,7 @@ class PowerForm(forms.Form):
             "effect": d["effect"],
             "sd_participant": 1.0 if d.get("sd_participant") is None else d["sd_participant"],
             "sd_item": 0.5 if d.get("sd_item") is None else d["sd_item"],
-            "n_sims": d.get("simulations") or 100,
+            "n_sims": d.get("simulations") or DEFAULT_SIMULATIONS,
             "alpha": d["alpha"],
         }
         if design == "glmm":

@@ -3,9 +3,11 @@
 The inputs are exactly what a researcher downloads: the tidy responses (``StudyExport``, live
 participants, exclusions applied as declared) and the faithfulness scores of the maps the study
 shows (per item and method, for the ``human_vs_metric`` rows). A *data stamp* — a hash of the
-responses, the participants' states and exclusions, the scores, the study's design and the
-analysis options and version — names one state of those inputs; an :class:`AnalysisRun` is
-computed once per stamp and kept, so opening the results page again costs a few queries.
+responses, the participants' states and exclusions, the scores, the study's design, the
+analysis options and version, and a hash of the analysis package's source
+(:func:`analysis.source_hash`: a fix of the statistics computes old results again) — names one
+state of those inputs; an :class:`AnalysisRun` is computed once per stamp and kept, so opening
+the results page again costs a few queries.
 
 Small studies are analysed in the request that asks (``ANALYSIS_INLINE_MAX_RESPONSES``); larger
 ones by the Celery task ``studies.tasks.analyse_study`` on the default queue, while the page
@@ -46,6 +48,8 @@ logger = logging.getLogger(__name__)
 SEED = 0  # every bootstrap of a study's results: the same data give the same numbers
 N_BOOT = 2000
 FILE_NAMES = ("results.csv", "report.html")
+# A run still queued after this long is sent to a worker again (its task may have been lost).
+QUEUED_RESEND_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ def analysis_stamp(study: Study) -> tuple[str, int]:
     scores = _scores(study).aggregate(n=Count("id"), last=Max("id"))
     payload = {
         "analysis": analysis.__version__,
+        "analysis_source": analysis.source_hash(),
         "seed": SEED,
         "n_boot": N_BOOT,
         "protocol": study.protocol,
@@ -93,7 +98,8 @@ def analysis_request(study: Study, *, force: bool = False) -> AnalysisRun | None
     """The run for the study's current data: kept, computed now, or queued for a worker.
 
     ``None`` when the study has no responses yet. ``force`` computes again a run that failed
-    and sends again one still waiting (e.g. after its worker was lost).
+    and sends again one still waiting (e.g. after its worker was lost). Without ``force``, a run
+    queued for longer than :data:`QUEUED_RESEND_AFTER` is sent again (:func:`_claim_resend`).
     """
     stamp, n_responses = analysis_stamp(study)
     if n_responses == 0:
@@ -105,12 +111,12 @@ def analysis_request(study: Study, *, force: bool = False) -> AnalysisRun | None
             )
     except IntegrityError:  # created at the same moment by another request
         run, created = AnalysisRun.objects.get(study=study, data_stamp=stamp), False
-    if not created and not (force and run.state != AnalysisRun.State.DONE):
-        return run
-    if not created:
+    if not created and force and run.state != AnalysisRun.State.DONE:
         AnalysisRun.objects.filter(pk=run.pk).update(
             state=AnalysisRun.State.QUEUED, error="", started_at=None
         )
+    elif not created and not _claim_resend(run):
+        return run
     if n_responses <= settings.ANALYSIS_INLINE_MAX_RESPONSES:
         return analysis_compute(run_id=run.pk)
     from studies.tasks import analyse_study
@@ -118,6 +124,26 @@ def analysis_request(study: Study, *, force: bool = False) -> AnalysisRun | None
     transaction.on_commit(lambda: analyse_study.delay(run.pk))
     run.refresh_from_db()
     return run
+
+
+def _claim_resend(run: AnalysisRun) -> bool:
+    """Whether this request sends again a run queued for longer than :data:`QUEUED_RESEND_AFTER`.
+
+    A queued run whose task was lost (broker restarted, the process died between the commit and
+    the send) would otherwise wait forever. ``created_at`` of a queued run is the time it was
+    last sent: moving it forward in one conditional UPDATE lets exactly one of several
+    concurrent requests send it again, once per period. A duplicate delivery is harmless
+    (:func:`analysis_compute` leaves a done or running run as it is).
+    """
+    if run.state != AnalysisRun.State.QUEUED:
+        return False
+    now = timezone.now()
+    resent = AnalysisRun.objects.filter(
+        pk=run.pk, state=AnalysisRun.State.QUEUED, created_at__lt=now - QUEUED_RESEND_AFTER
+    ).update(created_at=now)
+    if resent:
+        logger.warning("analysis run %s was queued since %s: sent again", run.uid, run.created_at)
+    return bool(resent)
 
 
 def _claim(run_id: int) -> AnalysisRun | None:

@@ -96,6 +96,23 @@ def test_results_are_kept_until_the_data_change(ada, likert_study):
     assert excluded and excluded[0]["estimate"] == 4
 
 
+def test_a_change_of_the_analysis_code_computes_the_results_again(likert_study, monkeypatch):
+    from studies.services.analysis import analysis_stamp
+
+    simulate(likert_study, n=4, seed=2)
+    first = analysis_request(likert_study)
+    assert first is not None and first.state == "done"
+    assert analysis_request(likert_study).pk == first.pk  # same data, same code: kept
+
+    # the same data analysed by changed statistical code (same __version__): a new run
+    monkeypatch.setattr(analysis, "source_hash", lambda: "0" * 64)
+    assert analysis.__version__ == first.versions["analysis"]
+    assert analysis_stamp(likert_study)[0] != first.data_stamp
+    second = analysis_request(likert_study)
+    assert second is not None and second.pk != first.pk and second.state == "done"
+    assert AnalysisRun.objects.filter(study=likert_study).count() == 2
+
+
 def test_no_responses_yet_is_an_empty_state_and_stores_nothing(ada, likert_study):
     page = ada.get(results_url(likert_study))
     assert page.status_code == 200
@@ -143,6 +160,44 @@ def test_large_studies_are_analysed_by_a_task_and_the_page_waits(
     assert {"results.csv", "report.html", "likert_ratings.png"} <= set(body["files"])
     assert any(r["analysis"] == "clmm" for r in body["results"])
     assert ada.get(body["files"]["likert_ratings.png"]).content.startswith(b"\x89PNG")
+
+
+def test_a_queued_run_whose_task_was_lost_is_sent_again(
+    ada, likert_study, settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from studies.services.analysis import QUEUED_RESEND_AFTER
+
+    settings.ANALYSIS_INLINE_MAX_RESPONSES = 5
+    simulate(likert_study, n=3, seed=5)
+    with django_capture_on_commit_callbacks(execute=False) as lost:
+        ada.get(results_url(likert_study))
+    assert len(lost) == 1  # sent, never delivered
+    run = AnalysisRun.objects.get(study=likert_study)
+    assert run.state == "queued"
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        ada.get(results_url(likert_study))  # queued a moment ago: waits for its worker
+    assert callbacks == []
+
+    old = run.created_at - QUEUED_RESEND_AFTER - timedelta(seconds=1)
+    AnalysisRun.objects.filter(pk=run.pk).update(created_at=old)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        page = ada.get(results_url(likert_study))
+        again = ada.get(f"/api/studies/{likert_study.uid}/analysis/")  # once per period
+    assert page.status_code == 200 and again.status_code == 202
+    assert len(callbacks) == 1
+    run.refresh_from_db()
+    assert run.state == "queued" and run.created_at > old
+    assert AnalysisRun.objects.filter(study=likert_study).count() == 1
+
+    callbacks[0]()  # the task sent again reaches a worker
+    run.refresh_from_db()
+    assert run.state == "done", run.error
+    AnalysisRun.objects.filter(pk=run.pk).update(created_at=old)  # a done run is never resent
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert ada.get(results_url(likert_study)).status_code == 200
+    assert callbacks == []
 
 
 def test_faithfulness_scores_of_the_shown_maps_give_human_vs_metric_rows(ada, researcher, assets):
@@ -210,6 +265,39 @@ def test_power_planner_names_what_is_wrong(ada):
     assert "p₂ must differ from p₁" in page.content.decode()
     page = ada.get(reverse("studies:power"), {"design": "glmm", "effect": "1", "alpha": "0.05"})
     assert page.status_code == 400 and "needs this value" in page.content.decode()
+
+
+def test_power_planner_refuses_a_simulation_too_large_for_the_request(ada, monkeypatch):
+    from analysis import power as analysis_power
+    from studies.power import MAX_SIMULATED_RESPONSES, PowerForm
+
+    def never(**kwargs):
+        raise AssertionError("a refused simulation must not run")
+
+    monkeypatch.setattr(analysis_power, "simulate_clmm_power", never)
+    monkeypatch.setattr(analysis_power, "simulate_glmm_power", never)
+    base = {"effect": "0.5", "alpha": "0.05", "participants": "200", "items": "50"}
+    # 200 × 50 × 200 took ~58 s for the CLMM: refused, naming the most simulations that fit
+    page = ada.get(reverse("studies:power"), {**base, "design": "clmm", "simulations": "200"})
+    assert page.status_code == 400
+    html = page.content.decode()
+    most = MAX_SIMULATED_RESPONSES // (200 * 50)
+    assert "200 participants × 50 items × 200 simulations = 2,000,000 simulated responses" in html
+    assert f"reduce the simulations to {most} or fewer" in html
+    # the default number of simulations counts too
+    page = ada.get(reverse("studies:power"), {**base, "design": "glmm"})
+    assert page.status_code == 400 and "× 100 simulations" in page.content.decode()
+    # so large that even the fewest simulations do not fit: reduce participants or items
+    big = {**base, "design": "glmm", "participants": "2000", "items": "500", "simulations": "20"}
+    page = ada.get(reverse("studies:power"), big)
+    assert page.status_code == 400 and "reduce the participants or items" in page.content.decode()
+    # exactly the budget is allowed (validated only: not simulated here)
+    fits = {**base, "design": "clmm", "participants": "50", "items": "50"}
+    fits["simulations"] = str(MAX_SIMULATED_RESPONSES // (50 * 50))
+    assert PowerForm(fits).is_valid()
+    over = {**fits, "simulations": str(MAX_SIMULATED_RESPONSES // (50 * 50) + 1)}
+    form = PowerForm(over)
+    assert not form.is_valid() and "simulated responses" in form.errors["simulations"][0]
 
 
 def test_designer_links_to_the_planner_for_its_protocol(ada):
