@@ -38,7 +38,8 @@ VARIABLES: tuple[Variable, ...] = (
         "SECRET_KEY",
         None,
         "Django's signing key. Required when DEBUG is false: production refuses to start without "
-        "one. Generate with: python -c 'import secrets; print(secrets.token_urlsafe(50))'",
+        "one, with .env.example's placeholder or with one shorter than 50 characters. Generate "
+        "with: python -c 'import secrets; print(secrets.token_urlsafe(50))'",
     ),
     Variable(
         "RECRUITER_ID_KEY",
@@ -208,6 +209,43 @@ class Environment:
         return value
 
 
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-true"
+#: Keys that are published (``.env.example``'s placeholder, the development key): never secret.
+PUBLISHED_SECRET_KEYS = frozenset({"replace-me", DEVELOPMENT_SECRET_KEY})
+#: Django's own bar (``check --deploy``, security.W009): at least 50 characters.
+SECRET_KEY_MIN_LENGTH = 50
+_GENERATE_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def secret_key(value: str, debug: bool) -> str:
+    """The signing key to use: ``value``, checked when ``debug`` is false.
+
+    Production refuses a missing key, a published one (``.env.example``'s placeholder, the
+    development key) and one shorter than :data:`SECRET_KEY_MIN_LENGTH` characters. Development
+    falls back to :data:`DEVELOPMENT_SECRET_KEY` when none is set. The messages never show the key.
+    """
+    key = value.strip()
+    if debug:
+        return key or DEVELOPMENT_SECRET_KEY
+    if not key:
+        raise ConfigurationError(
+            "SECRET_KEY is not set: production (DEBUG=false) refuses to start without one. "
+            "Set SECRET_KEY in the environment or .env, or DEBUG=true for development."
+        )
+    if key in PUBLISHED_SECRET_KEYS:
+        raise ConfigurationError(
+            "SECRET_KEY is a published placeholder (from .env.example or the development "
+            "default): production (DEBUG=false) needs a secret one. "
+            f"Generate it with: {_GENERATE_KEY}"
+        )
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        raise ConfigurationError(
+            f"SECRET_KEY is too short ({len(key)} characters): production (DEBUG=false) needs at "
+            f"least {SECRET_KEY_MIN_LENGTH}. Generate one with: {_GENERATE_KEY}"
+        )
+    return key
+
+
 def parse_database_url(url: str, base: Path) -> dict[str, object]:
     """Turn ``DATABASE_URL`` into a Django ``DATABASES['default']`` entry.
 
@@ -302,6 +340,17 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def database_error_line(error: str, url: str) -> str:
+    """One line for a database that cannot be used: the error's first line and ``DATABASE_URL``
+    with its password hidden (also wherever the error itself would repeat it)."""
+    password = urlsplit(url).password
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else "unknown error"
+    if password:
+        first = first.replace(password, "***")
+    return f"Database error: {first} (check DATABASE_URL={redact_url(url)})"
 
 
 def load(base_dir: Path) -> Environment:

@@ -15,6 +15,7 @@ from studyplatform.envconfig import (
     load,
     parse_database_url,
     resolve_celery_urls,
+    secret_key,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -22,15 +23,8 @@ VAR_DIR = BASE_DIR / "var"
 env = load(BASE_DIR)  # kept: health checks name the variable in use
 
 DEBUG = env.boolean("DEBUG")
-_secret = env.string("SECRET_KEY").strip()
-if not _secret:
-    if not DEBUG:
-        raise ConfigurationError(
-            "SECRET_KEY is not set: production (DEBUG=false) refuses to start without one. "
-            "Set SECRET_KEY in the environment or .env, or DEBUG=true for development."
-        )
-    _secret = "insecure-development-key-only-used-when-DEBUG-is-true"
-SECRET_KEY = _secret
+# Production refuses a missing, published (.env.example's "replace-me") or short key.
+SECRET_KEY = secret_key(env.string("SECRET_KEY"), DEBUG)
 ALLOWED_HOSTS = env.items("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS")
 

@@ -25,11 +25,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Database and broker reachability as JSON; 200 when both are up, 503 otherwise."""
+    """Database and broker reachability as JSON; 200 when both are up, 503 otherwise.
+
+    The endpoint is public (load balancers and container health checks ask it anonymously), so
+    everyone sees each service's ``ok`` and latency; only staff users see the details (the
+    broker's URL, the database's error text), which describe the infrastructure.
+    """
     statuses = check_all()
     ok = all(status.ok for status in statuses)
+    staff = bool(request.user.is_authenticated and request.user.is_staff)
     body = {
         "status": "ok" if ok else "unavailable",
-        "services": {status.name: status.as_dict() for status in statuses},
+        "services": {
+            status.name: (
+                status.as_dict() if staff else {"ok": status.ok, "latency_ms": status.latency_ms}
+            )
+            for status in statuses
+        },
     }
     return JsonResponse(body, status=200 if ok else 503)

@@ -2,7 +2,8 @@
 
 ``shared_data_dir`` points at ``../shared/data`` beside the project root (or ``SHARED_DATA_DIR``).
 It is present in development and CI; tests that need it are skipped with a clear reason when it is
-absent (a fresh clone on another machine).
+absent (a fresh clone on another machine), except under ``REQUIRE_SERVICES=1`` (CI, ``make
+services-test``): there a missing data folder fails them, so CI cannot pass without running them.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ def _shared_data_dir() -> Path:
     return Path(os.environ.get("SHARED_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
 
 
+def _missing_data(reason: str) -> None:
+    """Skip a test whose shared data is absent; with ``REQUIRE_SERVICES=1`` (CI), fail it."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1: CI must have it)", pytrace=False)
+    pytest.skip(f"{reason}; CI always has it")
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     path = _shared_data_dir()
     if not path.is_dir():
-        pytest.skip(f"shared data not found at {path} (set SHARED_DATA_DIR); CI always has it")
+        _missing_data(f"shared data not found at {path} (set SHARED_DATA_DIR)")
     return path
 
 
@@ -31,7 +39,7 @@ def shared_data_dir() -> Path:
 def imagenet_sample_dir(shared_data_dir: Path) -> Path:
     path = shared_data_dir / "imagenet-sample"
     if not (path / "labels.csv").is_file():
-        pytest.skip(f"ImageNet sample not found at {path}; CI always has it")
+        _missing_data(f"ImageNet sample not found at {path}")
     return path
 
 
@@ -39,7 +47,7 @@ def imagenet_sample_dir(shared_data_dir: Path) -> Path:
 def reference_data_dir(shared_data_dir: Path) -> Path:
     path = shared_data_dir / "reference"
     if not path.is_dir():
-        pytest.skip(f"reference data not found at {path}; CI always has it")
+        _missing_data(f"reference data not found at {path}")
     return path
 
 

@@ -6,15 +6,20 @@
   at DEBUG, never prints them: not while checking its deployment, not in ``/healthz``, not when
   its services are down or a request is refused.
 - A recruiter's raw participant id reaches neither the logs nor the database (not even as a
-  query parameter): only its keyed hash does.
+  query parameter): only its keyed hash does. gunicorn's access log, as every deployment file
+  configures it, logs the path without the query string and without the referer.
 """
 
 from __future__ import annotations
 
+import datetime
+import io
+import json
 import logging
 import os
 import re
 import secrets
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +145,78 @@ def test_raw_recruiter_ids_reach_neither_logs_nor_database(world: World, caplog)
     for value in (raw, session):
         assert value not in sql
         assert value not in caplog.text
+
+
+def gunicorn_commands() -> dict[str, list[str]]:
+    """The gunicorn argument lists of docker-compose.yml, the Dockerfile and the README."""
+    import yaml
+
+    found: dict[str, list[str]] = {}
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        command = service.get("command") or []
+        words = shlex.split(command) if isinstance(command, str) else list(command)
+        if words[:2] == ["sh", "-c"]:
+            words = shlex.split(words[2])
+        if "gunicorn" in words:
+            found[f"docker-compose.yml:{name}"] = words[words.index("gunicorn") + 1 :]
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    cmd = re.search(r"^CMD\s+(\[.*\])\s*$", dockerfile, re.M)
+    if cmd and "gunicorn" in json.loads(cmd.group(1)):
+        words = json.loads(cmd.group(1))
+        found["Dockerfile:CMD"] = words[words.index("gunicorn") + 1 :]
+    readme = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    for number, line in enumerate(readme.splitlines(), start=1):
+        if line.startswith("gunicorn "):
+            found[f"README.md:{number}"] = shlex.split(line)[1:]
+    return found
+
+
+def render_access_log(arguments: list[str], environ: dict[str, str]) -> str | None:
+    """The access-log line gunicorn writes for one request with ``arguments``; None: no log."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    config = Config()
+    parsed = config.parser().parse_args(arguments)
+    for key, value in vars(parsed).items():
+        if value is not None and key != "args":
+            config.set(key.lower(), value)
+    logger = Logger(config)
+    if not logger.access_log_enabled:
+        return None
+    stream = io.StringIO()
+    logger.access_log.handlers = [logging.StreamHandler(stream)]
+
+    class Response:
+        status = "302 Found"
+        sent = 0
+        headers = [("Location", environ["RAW_URI"])]
+
+    headers = [("REFERER", environ["HTTP_REFERER"]), ("USER-AGENT", "probe")]
+    logger.access(Response(), headers, environ, datetime.timedelta(milliseconds=7))
+    return stream.getvalue()
+
+
+def test_gunicorn_access_logs_never_show_the_query_string_or_the_referer():
+    commands = gunicorn_commands()
+    assert "docker-compose.yml:web" in commands, commands  # the test is about something
+    raw = "RAWPID" + secrets.token_hex(8)
+    came_from = "REFERER" + secrets.token_hex(8)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"/take/tok123/?PROLIFIC_PID={raw}&STUDY_ID=s1",
+        "PATH_INFO": "/take/tok123/",
+        "QUERY_STRING": f"PROLIFIC_PID={raw}&STUDY_ID=s1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_REFERER": f"https://app.prolific.com/studies?PROLIFIC_PID={raw}&{came_from}",
+    }
+    for where, arguments in commands.items():
+        line = render_access_log(arguments, environ)
+        if line is None:
+            continue  # no access log at all
+        assert "GET /take/tok123/ " in line, (where, line)  # it logs the request, by path
+        assert raw not in line and "PROLIFIC_PID" not in line, (where, line)
+        assert came_from not in line and "prolific.com" not in line, (where, line)
+    assert render_access_log(commands["docker-compose.yml:web"], environ) is not None

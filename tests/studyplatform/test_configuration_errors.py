@@ -56,6 +56,53 @@ def test_bad_configuration_is_one_clear_line(variables, name):
     assert lines[0].startswith("Configuration error:") and name in lines[0]
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "replace-me",  # .env.example's placeholder
+        "insecure-development-key-only-used-when-DEBUG-is-true",
+        secrets.token_urlsafe(30),  # 40 characters: under Django's 50
+    ],
+)
+def test_production_refuses_a_published_or_short_secret_key(key):
+    result = run_manage("check", **production_env(SECRET_KEY=key))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("Configuration error: SECRET_KEY ")
+    assert key not in result.stderr
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # bound, never listening: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [("migrate", "--noinput"), ("createsuperuser", "--noinput")])
+def test_unreachable_database_is_one_line_naming_database_url(command):
+    port = free_port()
+    password = "DBPW-" + secrets.token_hex(6)
+    url = "postgres://app:" + password + f"@127.0.0.1:{port}/studyplatform"
+    result = run_manage(*command, DEBUG="true", DATABASE_URL=url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Database error: ")
+    assert f"DATABASE_URL=postgres://app:***@127.0.0.1:{port}/studyplatform" in lines[0]
+    assert password not in result.stdout + result.stderr
+
+
+def test_traceback_flag_still_shows_the_database_traceback():
+    url = f"postgres://app:pw@127.0.0.1:{free_port()}/studyplatform"
+    result = run_manage("migrate", "--noinput", "--traceback", DEBUG="true", DATABASE_URL=url)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "OperationalError" in result.stderr
+
+
 def test_unreachable_broker_is_named():
     result = run_manage("check_services", DEBUG="true", CELERY_BROKER_URL="redis://127.0.0.1:9/0")
     assert result.returncode != 0

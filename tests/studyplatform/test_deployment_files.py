@@ -65,6 +65,45 @@ def test_web_runs_migrations_then_gunicorn_on_the_wsgi_application(compose):
     assert hasattr(importlib.import_module(module), attribute)
 
 
+def test_web_collects_static_files_before_gunicorn(compose):
+    words = command_words(compose["services"]["web"])
+    # production's manifest storage answers 500 to every page without collected static files
+    assert "collectstatic" in words and words.index("collectstatic") < words.index("gunicorn")
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_shell_scripts_are_one_line(compose, name):
+    """A newline inside ``sh -c "..."`` ends the command there (the rest runs as another)."""
+    command = compose["services"][name]["command"]
+    words = shlex.split(command) if isinstance(command, str) else list(command)
+    if words[:2] == ["sh", "-c"]:
+        assert "\n" not in words[2].strip(), words[2]
+
+
+def test_ports_are_published_on_the_loopback_interface_only(compose):
+    # The site trusts X-Forwarded-*: only the TLS proxy on the same host may reach it.
+    published = {
+        name: [str(port) for port in service.get("ports", [])]
+        for name, service in compose["services"].items()
+    }
+    assert published["web"] == ["127.0.0.1:8000:8000"]
+    for name, ports in published.items():
+        for port in ports:
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_readme_deployment_steps_collect_static_files_and_name_the_loopback_port():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Deployment", 1)[1].split("\n## ", 1)[0]
+    steps = [line.strip() for line in section.splitlines()]
+    migrate = steps.index("python manage.py migrate --noinput")
+    collect = next(i for i, s in enumerate(steps) if s.startswith("python manage.py collectstatic"))
+    serve = next(i for i, s in enumerate(steps) if s.startswith("gunicorn "))
+    assert "--noinput" in steps[collect]
+    assert migrate < collect < serve
+    assert "127.0.0.1:8000" in section
+
+
 @pytest.mark.parametrize(("name", "queue"), [("worker", "default"), ("worker-gpu", "gpu")])
 def test_workers_consume_the_configured_queues(compose, name, queue):
     words = command_words(compose["services"][name])

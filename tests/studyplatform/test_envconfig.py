@@ -6,13 +6,16 @@ from pathlib import Path
 import pytest
 
 from studyplatform.envconfig import (
+    DEVELOPMENT_SECRET_KEY,
     VARIABLES,
     ConfigurationError,
     Environment,
+    database_error_line,
     parse_database_url,
     read_dotenv,
     redact_url,
     resolve_celery_urls,
+    secret_key,
 )
 
 BASE = Path("/srv/app")
@@ -142,3 +145,47 @@ def test_readme_configuration_table_lists_exactly_the_declared_variables():
     for variable in VARIABLES:
         shown = f"`{variable.default}`" if variable.default else "—"
         assert documented[variable.name] == shown, variable.name
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", "not set"),
+        ("   ", "not set"),
+        (read_dotenv(ROOT / ".env.example")["SECRET_KEY"], "placeholder"),
+        ("replace-me", "placeholder"),
+        (DEVELOPMENT_SECRET_KEY, "placeholder"),
+        ("k" * 49, "too short (49 characters)"),
+    ],
+)
+def test_production_refuses_a_missing_published_or_short_secret_key(value, reason):
+    with pytest.raises(ConfigurationError, match=r"^SECRET_KEY is ") as raised:
+        secret_key(value, debug=False)
+    assert reason in str(raised.value)
+    if value.strip():
+        assert value not in str(raised.value)  # the refused key itself is never printed
+
+
+def test_a_long_secret_key_is_accepted_and_development_has_a_fallback():
+    key = "k" * 50
+    assert secret_key(f" {key} ", debug=False) == key
+    assert secret_key("", debug=True) == DEVELOPMENT_SECRET_KEY
+    assert secret_key("replace-me", debug=True) == "replace-me"  # development: anything goes
+
+
+def test_database_error_line_names_the_variable_and_hides_the_password():
+    line = database_error_line(
+        'connection to server at "db", port 9 failed: Connection refused\n\tIs the server '
+        "running?\n",
+        "postgres://app:s3cret@db:9/studies",
+    )
+    assert line == (
+        'Database error: connection to server at "db", port 9 failed: Connection refused '
+        "(check DATABASE_URL=postgres://app:***@db:9/studies)"
+    )
+    echoed = database_error_line("bad password s3cret", "postgres://app:s3cret@db/x")
+    assert "s3cret" not in echoed and "DATABASE_URL" in echoed
+    assert database_error_line("", "sqlite:///x").startswith("Database error: unknown error")

@@ -82,18 +82,54 @@ def test_healthz_reports_database_and_broker(client):
     assert body["services"]["broker"]["ok"] is True
 
 
+BROKER_DOWN = override_settings(
+    CELERY_BROKER_URL="redis://:secret@broker-host.internal:9/0",
+    CELERY_TASK_ALWAYS_EAGER=False,
+    CELERY_FILESYSTEM_FOLDER=None,
+)
+
+
 def test_healthz_is_503_and_names_the_variable_when_the_broker_is_down(client):
-    with override_settings(
-        CELERY_BROKER_URL="redis://:secret@127.0.0.1:9/0",
-        CELERY_TASK_ALWAYS_EAGER=False,
-        CELERY_FILESYSTEM_FOLDER=None,
-    ):
+    staff = get_user_model().objects.create_user("ops", password="x", is_staff=True)
+    client.force_login(staff)
+    with BROKER_DOWN:
         response = client.get("/healthz")
     assert response.status_code == 503
     broker = response.json()["services"]["broker"]
     assert broker["ok"] is False
     assert "CELERY_BROKER_URL" in broker["detail"] or "REDIS_URL" in broker["detail"]
     assert "secret" not in broker["detail"]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "researcher"])
+def test_healthz_shows_no_service_details_to_non_staff(client, researcher, monkeypatch, who):
+    from studyplatform import health
+
+    if who == "researcher":
+        client.force_login(researcher)  # logged in, but not staff
+    error = "DATABASE_URL: cannot reach the postgresql database: FATAL: role dbadmin-7f3 unknown"
+    monkeypatch.setattr(
+        health,
+        "check_database",
+        lambda alias="default": health.ServiceStatus("database", False, error, 1.5),
+    )
+    with BROKER_DOWN:
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["services"]["broker"]["ok"] is False
+    assert body["services"]["database"]["ok"] is False
+    text = response.content.decode()
+    for leak in ("broker-host.internal", "dbadmin-7f3", "DATABASE_URL", "redis://", "detail"):
+        assert leak not in text, leak
+    if who == "researcher":  # the same request from a staff user shows the details
+        researcher.is_staff = True
+        researcher.save()
+        with BROKER_DOWN:
+            services = client.get("/healthz").json()["services"]
+        assert services["database"]["detail"] == error
+        assert "broker-host.internal" in services["broker"]["detail"]
 
 
 def test_login_is_rate_limited_per_client(researcher):
