@@ -9,10 +9,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# What a deployment sets itself, and test-harness state (the browser fixture sets
+# DJANGO_ALLOW_ASYNC_UNSAFE for the session, which check --deploy rightly refuses).
+SCRUBBED = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
+def clean_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in SCRUBBED}
 
 
 def run_manage(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
+    env = clean_environment()
     env.update(variables)
     env["DJANGO_SETTINGS_MODULE"] = "studyplatform.settings"
     return subprocess.run(
@@ -124,7 +131,7 @@ def test_check_deploy_fails_when_the_broker_is_unreachable():
 
 
 def run_celery(*args: str, timeout: float = 60, **variables: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
+    env = clean_environment()
     env.update(variables)
     celery = Path(sys.executable).with_name("celery")
     try:
