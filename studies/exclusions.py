@@ -10,6 +10,11 @@ protocol defines "the same"), ``exclude_incomplete`` (export only). They are app
   longer counted by the balanced assignment (so another participant fills the cell);
 - again in the export (:func:`exclusion_for`), which also reports the researcher's own
   exclusions and incomplete sessions, with the flag and the reasons.
+
+A participant the researcher included again (``Participant.included_by_researcher``, set by
+``participant_exclude(excluded=False)`` and logged as ``participant.included``) is exempt from
+the declared rules everywhere: not excluded at completion, not in the export, and counted by the
+assignment. The researcher's later exclusion clears the override.
 """
 
 from __future__ import annotations
@@ -65,7 +70,8 @@ def exclusion_for(
     answers: Sequence[Any],
 ) -> Exclusion:
     """Flag and reasons for the export: the researcher's or automatic exclusion first, then the
-    session's end, then every declared rule (each reason once)."""
+    session's end, then every declared rule (each reason once). A participant the researcher
+    included again is not excluded (unless screened out, which ended the session)."""
     reasons: list[str] = []
     state = participant.state
     if state == Participant.State.EXCLUDED:
@@ -74,6 +80,8 @@ def exclusion_for(
         ]
     elif state == Participant.State.SCREENED_OUT:
         reasons.append(f"screened out ({participant.exclusion_reason or 'no reason'})")
+    elif participant.included_by_researcher:  # the researcher's decision overrides the rules
+        return Exclusion(False, "")
     elif flow.get("exclude_incomplete", True) and state != Participant.State.COMPLETED:
         reasons.append("incomplete")
     for reason in rule_reasons(participant, flow=flow, rts=rts, answers=answers):
@@ -98,6 +106,8 @@ def participant_rules_apply(*, participant: Participant) -> Participant:
     analysis, not the session).
     """
     if participant.state != Participant.State.COMPLETED or participant.mode == "preview":
+        return participant
+    if participant.included_by_researcher:  # included again before completing
         return participant
     study = participant.study
     plugin = get_protocol(study.protocol)

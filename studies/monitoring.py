@@ -28,6 +28,7 @@ PARTICIPANT_COLUMNS = (
     "duration_s",
     "excluded",
     "exclusion_reason",
+    "included_by_researcher",
 )
 
 
@@ -132,6 +133,8 @@ def participant_rows(participants: Iterable[Participant]) -> Iterable[dict[str, 
             else None,
             "excluded": excluded,
             "exclusion_reason": p.exclusion_reason if excluded else None,
+            # the researcher included them again: the declared rules do not apply to them
+            "included_by_researcher": p.included_by_researcher,
         }
 
 

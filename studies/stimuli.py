@@ -103,6 +103,18 @@ def _class_name(classifier: Classifier, index: int | None) -> str | None:
     return str(names[index]) if 0 <= index < len(names) else f"class {index}"
 
 
+def _true_label(classifier: Classifier, image: Image) -> str | None:
+    """The true class's name as the classifier spells it, so that it compares with the predicted
+    and top classes' names (an image set's labels file may spell the same class differently,
+    e.g. "Afghan hound" for the model's "Afghan Hound"). The image's own label is used only when
+    the classifier does not name the class; it is kept as ``image_label`` for the export."""
+    names = classifier.class_names or []
+    index = image.label_index
+    if index is not None and 0 <= index < len(names):
+        return str(names[index])
+    return image.label or _class_name(classifier, index)
+
+
 def check_stimuli(
     *,
     classifier: Classifier,
@@ -191,7 +203,8 @@ def _item(
         "item_id": image.sha256[:16],
         "image_pk": image.pk,
         "image": image.file.name,
-        "label": image.label or _class_name(classifier, image.label_index),
+        "label": _true_label(classifier, image),
+        "image_label": image.label or None,
         "label_index": image.label_index,
         "predicted": prediction.predicted_class,
         "predicted_label": _class_name(classifier, prediction.predicted_class),

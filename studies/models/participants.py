@@ -62,6 +62,11 @@ class Participant(models.Model):
     demographics = models.JSONField(default=dict, blank=True)
     questionnaire = models.JSONField(default=dict, blank=True)
     exclusion_reason = models.CharField(max_length=200, blank=True)
+    included_by_researcher = models.BooleanField(
+        default=False,
+        help_text="The researcher included the participant again: the declared exclusion rules "
+        "no longer apply to them (export, monitor, assignment).",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -244,9 +244,39 @@ class Task:
     test_outcome: str
 
 
-def draw_tasks(pools: Sequence[TaskPool], n: int, rule: Rule, rng: random.Random) -> list[Task]:
-    """``n`` tasks (fewer if the images run out), targets rotated in a shuffled order, test images
-    distinct within the participant and alternating between positives and negatives.
+@dataclass
+class Exposure:
+    """The images one participant is shown, over practice, main trials and attention checks.
+
+    A training example shows the model's decision on its image, so an image once shown (as an
+    example or as a test) is never a later test image; and a test image is never a later
+    example, whose caption would reveal the answer to a test already taken or still to come.
+    """
+
+    shown: set[int] = field(default_factory=set)  # every image shown (examples and tests)
+    tested: set[int] = field(default_factory=set)  # test images
+
+    def add(self, task: Task) -> None:
+        self.shown.update(item.pk for item in task.examples.values())
+        self.shown.add(task.test.pk)
+        self.tested.add(task.test.pk)
+
+
+def draw_tasks(
+    pools: Sequence[TaskPool],
+    n: int,
+    rule: Rule,
+    rng: random.Random,
+    exposure: Exposure | None = None,
+) -> list[Task]:
+    """``n`` tasks, targets rotated in a shuffled order, test images alternating between
+    positives and negatives; ``exposure`` (updated) holds what the participant saw before.
+
+    A test image is an image never shown to the participant before (see :class:`Exposure`);
+    training examples are never an image tested. Examples already shown are reused where the
+    outcome allows, so that fresh images remain for tests. When no unseen image can be the test
+    of any pool, the participant gets FEWER tasks than ``n``: an image is never reused as a
+    test, which would let the participant read the model's output off an earlier example.
 
     Test images are balanced between the two classes (the target and the negatives): tasks ask
     for a positive and a negative test image in turn, starting at random, falling back to the
@@ -254,9 +284,9 @@ def draw_tasks(pools: Sequence[TaskPool], n: int, rule: Rule, rng: random.Random
     """
     if not pools:
         return []
+    exposure = Exposure() if exposure is None else exposure
     order = list(pools)
     rng.shuffle(order)
-    used: set[int] = set()
     tasks: list[Task] = []
     want_positive = rng.random() < 0.5
     misses = 0
@@ -264,31 +294,34 @@ def draw_tasks(pools: Sequence[TaskPool], n: int, rule: Rule, rng: random.Random
     while len(tasks) < n and misses < len(order):
         pool = order[k % len(order)]
         k += 1
-        task = _task(pool, rule, rng, used, want_positive)
+        task = _task(pool, rule, rng, exposure, want_positive)
         if task is None:
             misses += 1
             continue
         misses = 0
-        used.add(task.test.pk)
+        exposure.add(task)
         tasks.append(task)
         want_positive = not want_positive
     return tasks
 
 
 def _task(
-    pool: TaskPool, rule: Rule, rng: random.Random, used: set[int], want_positive: bool
+    pool: TaskPool, rule: Rule, rng: random.Random, exposure: Exposure, want_positive: bool
 ) -> Task | None:
-    candidates = [i for i in pool.images if i.pk not in used]
+    candidates = [i for i in pool.images if i.pk not in exposure.shown]
     positives = [i for i in candidates if i.label_index == pool.target]
     negatives = [i for i in candidates if i.label_index != pool.target]
     for side in (positives, negatives) if want_positive else (negatives, positives):
         for test in rng.sample(side, len(side)):
             examples = {}
             for o in OUTCOMES:
-                options = [i for i in pool.by_outcome[o] if i.pk != test.pk]
+                options = [
+                    i for i in pool.by_outcome[o] if i.pk != test.pk and i.pk not in exposure.tested
+                ]
                 if not options:
                     break
-                examples[o] = rng.choice(options)
+                seen = [i for i in options if i.pk in exposure.shown]
+                examples[o] = rng.choice(seen or options)
             else:
                 found = outcome(test, pool.target, rule)
                 assert found is not None

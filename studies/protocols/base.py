@@ -112,6 +112,9 @@ class PlanContext:
     participant_code: str
     max_trials: int | None = None
     assets: dict[str, str] = field(default_factory=dict)
+    # The protocol's own planning state for this participant, shared by practice, plan and
+    # attention checks (e.g. which images the participant has already been shown).
+    state: dict[str, Any] = field(default_factory=dict)
 
     def asset(self, storage_name: str) -> str:
         """An opaque token for a stored file: nothing about it can be read from the token."""
@@ -143,6 +146,10 @@ class Protocol:
     schema: ClassVar[Schema]
     default_images: ClassVar[str] = "all"
     minimum_methods: ClassVar[int] = 1
+    # Whether "the same answer to every trial" means something for this protocol: a protocol
+    # that sets it True defines :meth:`straightlining_value`; the study's validation refuses the
+    # straight-lining exclusion rule for the others.
+    defines_straightlining: ClassVar[bool] = False
     analyses: ClassVar[tuple[str, ...]] = ()
 
     @property
@@ -247,7 +254,8 @@ class Protocol:
         raise NotImplementedError
 
     def straightlining_value(self, scored: Mapping[str, Any]) -> Any:
-        """The value compared across trials by the straight-lining exclusion rule."""
+        """The value compared across trials by the straight-lining exclusion rule (set
+        :attr:`defines_straightlining` when overriding it)."""
         return None
 
     # --- bots ---------------------------------------------------------------------------------

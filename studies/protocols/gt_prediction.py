@@ -73,6 +73,31 @@ def degraded_copy(name: str, how: str, strength: float) -> str:
     )
 
 
+def class_names(stimuli: Sequence[StimulusItem]) -> dict[int, str]:
+    """Every class the stimuli name, by index: the classifier's spelling (predicted and top
+    classes) wins over an image's label, so that each class has one name."""
+    names: dict[int, str] = {}
+    for s in stimuli:
+        if s.predicted is not None and s.predicted_label:
+            names.setdefault(s.predicted, s.predicted_label)
+        for index, name in zip(s.top_classes, s.top_labels, strict=False):
+            if name:
+                names.setdefault(index, name)
+    for s in stimuli:
+        if s.label_index is not None and s.label:
+            names.setdefault(s.label_index, s.label)
+    return names
+
+
+def _truth_position(options: Sequence[tuple[int | None, str]], item: StimulusItem) -> int | None:
+    for position, (index, name) in enumerate(options):
+        if index is not None and index == item.label_index:
+            return position
+        if index is None and item.label_index is None and name == item.label:
+            return position
+    return None
+
+
 @register
 class GroundTruthPrediction(Protocol):
     name = "gt_prediction"
@@ -82,6 +107,7 @@ class GroundTruthPrediction(Protocol):
         "prediction is correct, with or without the explanation."
     )
     default_images = "all"
+    defines_straightlining = True
     analyses = (
         "glmm_correct",
         "odds_ratio",
@@ -191,13 +217,11 @@ class GroundTruthPrediction(Protocol):
                 f"{unlabelled} image(s) have no ground-truth label: the true class is needed"
             )
         if config["variant"] == "choose_class":
-            names = {s.label for s in stimuli if s.label} | {
-                label for s in stimuli for label in s.top_labels if label
-            }
-            if len(names) < config["k"]:
+            n_classes = len(class_names(stimuli))
+            if n_classes < config["k"]:
                 problems.append(
                     f"{config['k']} options need {config['k']} different classes; the images and "
-                    f"the model's top classes name only {len(names)}"
+                    f"the model's top classes name only {n_classes}"
                 )
         if config["design"] == "within" and stimuli:
             levels = self._levels(config, methods)
@@ -252,21 +276,39 @@ class GroundTruthPrediction(Protocol):
         ctx.rng.shuffle(trials)
         return trials
 
-    def _options(self, ctx: PlanContext, item: StimulusItem) -> list[str]:
-        """Truth, prediction, the model's next classes, then other classes; shuffled."""
+    def _options(self, ctx: PlanContext, item: StimulusItem) -> list[tuple[int | None, str]]:
+        """Truth, prediction, the model's next classes, then other classes; shuffled.
+
+        Options are classes (index, name): a class is offered once, and two classes the
+        classifier names alike are not both offered (the participant could not tell them apart).
+        """
         k = int(ctx.config["k"])
-        names: list[str] = []
-        for name in [item.label, item.predicted_label, *item.top_labels]:
-            if name and name not in names and len(names) < k:
-                names.append(name)
-        if len(names) < k:
+        names = class_names(ctx.stimuli)
+        options: list[tuple[int | None, str]] = []
+
+        def offer(index: int | None, name: str | None) -> None:
+            if index is not None:
+                name = names.get(index, name)
+            if not name or len(options) >= k:
+                return
+            if any((index is not None and index == i) or name == n for i, n in options):
+                return
+            options.append((index, name))
+
+        offer(item.label_index, item.label)
+        offer(item.predicted, item.predicted_label)
+        for index, name in zip(item.top_classes, item.top_labels, strict=False):
+            offer(index, name)
+        if len(options) < k:
+            taken = {i for i, _ in options}
+            taken_names = {n for _, n in options}
             pool = sorted(
-                {s.label for s in ctx.stimuli if s.label} - set(names)
-                | {label for s in ctx.stimuli for label in s.top_labels if label} - set(names)
+                (i, n) for i, n in names.items() if i not in taken and n not in taken_names
             )
-            names += ctx.rng.sample(pool, min(k - len(names), len(pool)))
-        ctx.rng.shuffle(names)
-        return names
+            for index, name in ctx.rng.sample(pool, len(pool)):
+                offer(index, name)
+        ctx.rng.shuffle(options)
+        return options
 
     def _trial(self, ctx: PlanContext, item: StimulusItem, level: str) -> PlannedTrial:
         config = ctx.config
@@ -293,7 +335,8 @@ class GroundTruthPrediction(Protocol):
             )
             shown["choice"] = {"name": "answer", "options": YES_NO}
         else:
-            names = self._options(ctx, item)
+            options = self._options(ctx, item)
+            names = [name for _, name in options]
             shown["question"] = "What does this photo really show?"
             shown["choice"] = {
                 "name": "answer",
@@ -302,7 +345,11 @@ class GroundTruthPrediction(Protocol):
                 ],
             }
             hidden["options"] = names
-            hidden["truth_position"] = names.index(item.label) if item.label in names else None
+            hidden["option_classes"] = [index for index, _ in options]
+            hidden["truth_class"] = item.label_index
+            hidden["truth_position"] = _truth_position(options, item)
+            if hidden["truth_position"] is not None:  # the name the participant saw
+                hidden["truth"] = names[hidden["truth_position"]]
         if shown["explanation"] is not None:
             hidden["map"] = item.map(level).id
         return PlannedTrial("main", shown, hidden, item)
@@ -354,8 +401,12 @@ class GroundTruthPrediction(Protocol):
             model_correct = hidden.get("model_correct")
             correct = None if model_correct is None else said == bool(model_correct)
             return {"said_correct": said, "correct": correct}
-        chosen = hidden["options"][value["answer"]]
-        return {"chosen": chosen, "correct": chosen == hidden["truth"]}
+        answer = value["answer"]
+        chosen = hidden["options"][answer]
+        classes = hidden.get("option_classes")
+        if classes is not None and hidden.get("truth_class") is not None:
+            return {"chosen": chosen, "correct": classes[answer] == hidden["truth_class"]}
+        return {"chosen": chosen, "correct": chosen == hidden["truth"]}  # trials planned before
 
     def straightlining_value(self, scored: Mapping[str, Any]) -> Any:
         return scored.get("said_correct", scored.get("chosen"))

@@ -48,6 +48,7 @@ class Likert(Protocol):
     label = "Likert rating (justification of a prediction)"
     description = "Participants rate how well saliency maps justify the model's prediction."
     default_images = "misclassified"
+    defines_straightlining = True
     analyses = ("clmm", "friedman", "wilcoxon", "kruskal_wallis", "krippendorff_alpha")
     schema = Schema(
         (

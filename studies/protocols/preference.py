@@ -46,6 +46,7 @@ class Preference(Protocol):
     label = "Preference between methods (2-AFC or k-way choice)"
     description = "Participants choose the explanation they prefer among maps shown side by side."
     default_images = "all"
+    defines_straightlining = False  # the same position every time is position bias
     minimum_methods = 2
     analyses = ("win_rate", "bradley_terry", "position_bias", "pair_binomial")
     schema = Schema(

@@ -36,6 +36,7 @@ from studies.protocols._selection import (
     OUTCOME_NAMES,
     OUTCOMES,
     RULES,
+    Exposure,
     Rule,
     TaskPool,
     diagnose,
@@ -67,6 +68,7 @@ class Simulation(Protocol):
         "whether the model will recognise the class in a new image."
     )
     default_images = "all"
+    defines_straightlining = True
     analyses = (
         "glmm_correct",
         "odds_ratio",
@@ -207,12 +209,32 @@ class Simulation(Protocol):
             return None
         return str(factors.get("method") or ctx.methods[0])
 
+    @staticmethod
+    def _exposure(ctx: PlanContext) -> Exposure:
+        """The images this participant has been shown so far (practice, tasks, checks)."""
+        exposure = ctx.state.setdefault("exposure", Exposure())
+        assert isinstance(exposure, Exposure)
+        return exposure
+
+    def _draw(self, ctx: PlanContext, n: int, exposure: Exposure | None = None) -> list[Any]:
+        exposure = self._exposure(ctx) if exposure is None else exposure
+        pools = self._pools(ctx.config, ctx.stimuli)
+        return draw_tasks(pools, n, _rule(ctx.config), ctx.rng, exposure)
+
     def plan(self, ctx: PlanContext) -> list[PlannedTrial]:
+        """The tasks; fewer than configured when the images run out (see ``draw_tasks``)."""
         n = int(ctx.config["tasks"])
         if ctx.max_trials is not None:
             n = min(n, ctx.max_trials)
-        tasks = draw_tasks(self._pools(ctx.config, ctx.stimuli), n, _rule(ctx.config), ctx.rng)
-        return [self._trial(ctx, task) for task in tasks]
+        return [self._trial(ctx, task) for task in self._draw(ctx, n)]
+
+    def practice(self, ctx: PlanContext, n: int) -> list[PlannedTrial]:
+        """``n`` practice tasks, drawn before the main tasks: their images are never tested."""
+        trials = [self._trial(ctx, task) for task in self._draw(ctx, max(n, 0))]
+        for trial in trials:
+            trial.kind = "practice"
+            trial.shown["practice"] = True
+        return trials
 
     def _panel(
         self, ctx: PlanContext, item: StimulusItem, method: str | None, *, scores: bool
@@ -279,7 +301,15 @@ class Simulation(Protocol):
         return PlannedTrial("main", shown, hidden, task.test)
 
     def attention_check(self, ctx: PlanContext) -> PlannedTrial:
-        tasks = draw_tasks(self._pools(ctx.config, ctx.stimuli), 1, _rule(ctx.config), ctx.rng)
+        """A task whose answer is instructed. It is inserted among the main tasks, so its
+        examples are never a tested image; its test image is unseen when one is left, else
+        any image not tested (it is not scored), else any image."""
+        exposure = self._exposure(ctx)
+        tasks = (
+            self._draw(ctx, 1)
+            or self._draw(ctx, 1, Exposure(set(exposure.tested), set(exposure.tested)))
+            or self._draw(ctx, 1, Exposure())
+        )
         trial = self._trial(ctx, tasks[0])
         point = ctx.rng.randint(1, int(ctx.config["points"]))
         answer = ctx.rng.choice(YES_NO)

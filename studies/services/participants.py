@@ -45,7 +45,10 @@ def condition_assign(*, study: Study, mode: str) -> Condition:
     )
     failures = study.flow.get("exclude_attention_failures")
     if failures:  # already excluded by a declared rule: their cell needs someone else
-        counted = counted.exclude(attention_failures__gte=failures)
+        # ... unless the researcher included them again (their decision overrides the rule)
+        counted = counted.exclude(
+            Q(attention_failures__gte=failures) & Q(included_by_researcher=False)
+        )
     counts = dict(counted.values("condition").annotate(n=Count("id")).values_list("condition", "n"))
     conditions = list(study.conditions.order_by("position"))
     open_cells = [c for c in conditions if c.quota is None or counts.get(c.pk, 0) < c.quota]
@@ -189,19 +192,63 @@ def questions_for(study: Study, page: str) -> list[dict[str, Any]]:
     return []
 
 
-@transaction.atomic
+def session_abandoned(participant: Participant, now: Any = None) -> bool:
+    """Whether an active session has been idle for longer than the study's timeout."""
+    now = now or timezone.now()
+    timeout = timedelta(minutes=int(participant.study.flow.get("timeout_minutes") or 60))
+    return participant.state in Participant.ACTIVE_STATES and now - participant.last_seen_at > (
+        timeout
+    )
+
+
+def session_expired_error(participant: Participant) -> WrongPage:
+    """What the participant is told when an answer arrives after their session timed out."""
+    minutes = int(participant.study.flow.get("timeout_minutes") or 60)
+    return WrongPage(
+        f"Your session has expired: it was inactive for more than {minutes} minutes, so this "
+        "answer was not saved and the study cannot be continued.",
+        next_page="expired",
+    )
+
+
+def session_expire(locked: Participant) -> None:
+    """Time out an abandoned session (the participant's row locked)."""
+    locked.state = State.TIMED_OUT
+    locked.page = "expired"
+    locked.ended_at = timezone.now()
+    locked.save(update_fields=["state", "page", "ended_at"])
+    event_log(study=locked.study, participant=locked, kind="participant.timed_out")
+
+
 def participant_page_submit(
     *, participant: Participant, page: str, data: Mapping[str, Any]
 ) -> Participant:
     """Submit a non-trial page (consent, demographics, instructions, questionnaire, debrief).
 
     Raises :class:`WrongPage` when ``page`` is not the current one and :class:`InvalidAnswer`
-    with a message per question when answers are invalid (nothing is stored then).
+    with a message per question when answers are invalid (nothing is stored then). A session
+    idle for longer than the study's timeout (an open tab left behind: its cell may have gone to
+    someone else) is timed out first and the answer refused with :func:`session_expired_error`.
     """
+    submitted = _page_submit(participant=participant, page=page, data=data)
+    if submitted is None:  # timed out (committed), then refused
+        participant.state, participant.page = State.TIMED_OUT, "expired"
+        raise session_expired_error(participant)
+    return submitted
+
+
+@transaction.atomic
+def _page_submit(
+    *, participant: Participant, page: str, data: Mapping[str, Any]
+) -> Participant | None:
+    """The page submitted, or ``None`` when the session was abandoned and is now timed out."""
     participant = (
         Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
     )
     study = participant.study
+    if session_abandoned(participant):
+        session_expire(participant)
+        return None
     _require_page(participant, page)
     now = timezone.now()
     if page == "consent":
@@ -289,24 +336,37 @@ def participant_screen_out(*, participant: Participant, reason: str) -> Particip
 def participant_exclude(
     *, participant: Participant, actor: Any, reason: str, excluded: bool = True
 ) -> Participant:
-    """A researcher's exclusion (or its reversal); the reason is exported."""
+    """A researcher's exclusion, or its reversal ("include again"); the reason is exported.
+
+    Including again stores an override (``included_by_researcher``): the declared exclusion
+    rules no longer apply to the participant, in the export, the monitor and the assignment,
+    whichever rule excluded them. Excluding again clears it. Both are logged as events
+    (``participant.excluded`` / ``participant.included``, with the rule-based reasons overridden).
+    """
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
     reason = reason.strip()
     if excluded and not reason:
         raise StudyError("give a reason for the exclusion")
+    overridden = "" if excluded else participant.exclusion_reason
     if excluded:
         participant.state = State.EXCLUDED
         participant.exclusion_reason = reason
-    elif participant.state == State.EXCLUDED:
-        participant.state = State.COMPLETED if participant.completed_at else State.IN_PROGRESS
-        participant.exclusion_reason = ""
+        participant.included_by_researcher = False
+    else:
+        if participant.state == State.EXCLUDED:
+            participant.state = State.COMPLETED if participant.completed_at else State.IN_PROGRESS
+            participant.exclusion_reason = ""
+        participant.included_by_researcher = True
     participant.save()
+    data: dict[str, Any] = {"reason": reason}
+    if not excluded:
+        data.update(override=True, overridden=overridden)
     event_log(
         study=participant.study,
         participant=participant,
         actor=actor,
         kind="participant.excluded" if excluded else "participant.included",
-        data={"reason": reason},
+        data=data,
     )
     return participant
 
@@ -316,11 +376,7 @@ def participant_time_out(*, participant: Participant) -> Participant:
     """End one abandoned session (if it is still active once locked)."""
     locked = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
     if locked.state in Participant.ACTIVE_STATES:
-        locked.state = State.TIMED_OUT
-        locked.page = "expired"
-        locked.ended_at = timezone.now()
-        locked.save(update_fields=["state", "page", "ended_at"])
-        event_log(study=locked.study, participant=locked, kind="participant.timed_out")
+        session_expire(locked)
     participant.state, participant.page = locked.state, locked.page
     return participant
 
@@ -351,8 +407,7 @@ def participant_touch(*, participant: Participant) -> None:
     cell may already have been given to someone else) and the participant sees the expiry page.
     """
     now = timezone.now()
-    timeout = timedelta(minutes=int(participant.study.flow.get("timeout_minutes") or 60))
-    if participant.state in Participant.ACTIVE_STATES and now - participant.last_seen_at > timeout:
+    if session_abandoned(participant, now):
         participant_time_out(participant=participant)
         return
     if now - participant.last_seen_at > timedelta(seconds=30):

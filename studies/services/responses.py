@@ -14,7 +14,12 @@ from studies.errors import InvalidAnswer, WrongPage
 from studies.models import Participant, Response, Trial
 from studies.protocols import ResponseError, get_protocol
 from studies.services.events import event_log
-from studies.services.participants import participant_screen_out
+from studies.services.participants import (
+    participant_screen_out,
+    session_abandoned,
+    session_expire,
+    session_expired_error,
+)
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
 MAX_RT_MS = 24 * 3600 * 1000.0
@@ -39,7 +44,6 @@ def _rt(value: Any) -> float | None:
     return rt
 
 
-@transaction.atomic
 def response_submit(
     *,
     participant: Participant,
@@ -52,8 +56,33 @@ def response_submit(
 
     A second submission with the same ``idempotency_key`` (a double click, a retried request)
     returns the stored response and changes nothing. Raises :class:`InvalidAnswer` (nothing
-    stored) or :class:`WrongPage` (not the current trial; ``next_page`` says where to go).
+    stored) or :class:`WrongPage` (not the current trial; ``next_page`` says where to go). A
+    session idle for longer than the study's timeout (an open tab left behind: its cell may have
+    gone to someone else) is timed out first and the answer refused with a message saying so.
     """
+    submitted = _submit(
+        participant=participant,
+        trial_index=trial_index,
+        value=value,
+        idempotency_key=idempotency_key,
+        rt_ms=rt_ms,
+    )
+    if submitted is None:  # timed out (committed), then refused
+        participant.state, participant.page = Participant.State.TIMED_OUT, "expired"
+        raise session_expired_error(participant)
+    return submitted
+
+
+@transaction.atomic
+def _submit(
+    *,
+    participant: Participant,
+    trial_index: int,
+    value: Any,
+    idempotency_key: str,
+    rt_ms: Any,
+) -> Submitted | None:
+    """The answer stored, or ``None`` when the session was abandoned and is now timed out."""
     if not isinstance(idempotency_key, str) or not _KEY.match(idempotency_key):
         raise InvalidAnswer("idempotency_key must be 8–64 letters, digits, '-' or '_'")
     participant = (
@@ -66,6 +95,9 @@ def response_submit(
         if previous.trial.index != trial_index:
             raise InvalidAnswer("this idempotency_key was already used for another trial")
         return Submitted(previous, False, participant)
+    if session_abandoned(participant):
+        session_expire(participant)
+        return None
     if participant.page not in ("practice", "trials") or participant.state not in (
         Participant.ACTIVE_STATES
     ):

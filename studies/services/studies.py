@@ -60,6 +60,11 @@ def design_validate(
         clean_flow = flow_config.validate_flow(flow)
     except ConfigError as error:
         errors.update(error.prefixed("flow").errors)
+    if clean_flow.get("exclude_straightlining") and not plugin.defines_straightlining:
+        errors.setdefault("flow.exclude_straightlining", []).append(
+            f"the straight-lining exclusion rule is not defined for the {plugin.name} protocol "
+            "(there is no single answer whose repetition means inattention): switch it off"
+        )
     if classifier is None or not Classifier.objects.visible_to(user).filter(pk=classifier.pk):
         errors["classifier"] = ["choose a classifier you have access to"]
     if image_set is None or not ImageSet.objects.visible_to(user).filter(pk=image_set.pk):

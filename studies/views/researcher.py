@@ -235,7 +235,7 @@ def study_copy(request: HttpRequest, uid: str) -> HttpResponse:
 @require_POST
 def study_preview(request: HttpRequest, uid: str) -> HttpResponse:
     """Walk the study as a participant would; the session is flagged as a preview."""
-    study = study_for(request.user, uid)
+    study = study_for(request.user, uid, edit=True)  # a preview creates participants
     chosen = request.POST.get("condition", "")
     condition = study.conditions.filter(pk=int(chosen)).first() if chosen.isdigit() else None
     try:

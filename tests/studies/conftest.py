@@ -71,7 +71,10 @@ def make_assets(
     targets: Sequence[str] = ("predicted", "truth"),
     name: str = "animals",
     skip_maps: Callable[[int, str], bool] = lambda k, m: False,
+    spell_label: Callable[[str], str] = lambda name: name,
 ) -> Assets:
+    """``spell_label`` spells the images' labels (labels.csv) differently from the classifier's
+    class names, as real image sets do ("Afghan hound" for the model's "Afghan Hound")."""
     classifier, _ = Classifier.objects.get_or_create(
         name="lite0",
         owner=None,
@@ -91,7 +94,7 @@ def make_assets(
             sha256=sha,
             width=8,
             height=8,
-            label=CLASS_NAMES[truth],
+            label=spell_label(CLASS_NAMES[truth]),
             label_index=truth,
         )
         assets.images.append(image)

@@ -104,6 +104,52 @@ def test_excluded_participants_do_not_count_for_the_balanced_assignment(research
     assert fourth.condition.position == 1
 
 
+def test_include_again_overrides_the_declared_rules(researcher, media_root):
+    """A participant excluded by a declared rule and included again by the researcher stays
+    included: in the export, in the monitor, and in the balanced assignment."""
+    from studies.monitoring import live_monitor, participant_rows
+
+    study = create_study(
+        researcher,
+        sim_assets(methods=METHODS[:1]),
+        protocol="simulation",
+        configuration={"tasks": 2},
+        flow={"attention_checks": 1, "exclude_attention_failures": 1},
+    )
+    simulate(study, n=1, seed=4, model=ResponseModel(attention_fail_rate=1.0))
+    first = Participant.objects.get(study=study)
+    assert first.state == "excluded" and first.attention_failures == 1
+    ada = Client()
+    ada.force_login(researcher)
+    url = f"/studies/{study.uid}/participants/{first.number}/exclusion/"
+    assert ada.post(url, {"exclude": "0"}).status_code == 302
+    first.refresh_from_db()
+    assert first.state == "completed" and first.included_by_researcher
+    event = Event.objects.get(participant=first, kind="participant.included")
+    assert event.actor_id == researcher.pk
+    assert event.data["override"] is True
+    assert event.data["overridden"] == "failed attention checks"
+    # the export no longer applies the rule
+    row = rows_by_participant(study)[first.export_id]
+    assert row["excluded"] == "0" and row["exclusion_reason"] == "NA"
+    responses = list(csv.DictReader(io.StringIO(StudyExport(study).responses_csv())))
+    assert responses and {r["excluded"] for r in responses} == {"0"}
+    # the monitor shows them included
+    (monitored,) = participant_rows(live_monitor(study).participants)
+    assert monitored["excluded"] is False and monitored["included_by_researcher"] is True
+    # the assignment counts them: the next three arrivals fill the three other cells
+    simulate(study, n=3, seed=5)
+    others = Participant.objects.exclude(pk=first.pk).filter(study=study)
+    assert first.condition_id not in {p.condition_id for p in others}
+    # excluding again (the researcher's own reason) clears the override
+    assert ada.post(url, {"exclude": "1", "reason": "duplicate"}).status_code == 302
+    first.refresh_from_db()
+    assert first.state == "excluded" and not first.included_by_researcher
+    row = rows_by_participant(study)[first.export_id]
+    assert row["excluded"] == "1"
+    assert row["exclusion_reason"] == "duplicate; failed attention checks"
+
+
 def test_failed_attention_check_screens_out_to_prolific(researcher, media_root):
     study = create_study(
         researcher,
@@ -159,6 +205,48 @@ def test_abandoned_sessions_time_out_and_free_their_cell(researcher, media_root)
     simulate(study, n=1, seed=8)
     newcomer = Participant.objects.filter(study=study).order_by("-number").first()
     assert newcomer.condition_id == participant.condition_id
+
+
+def test_a_stale_tab_cannot_answer_after_its_session_was_abandoned(researcher, media_root):
+    """No GET or monitor view runs the timeout: the submit services do, before accepting."""
+    from studies.models import Response
+
+    study = create_study(
+        researcher,
+        sim_assets(),
+        protocol="simulation",
+        configuration={"tasks": 2},
+        flow={"timeout_minutes": 30},
+    )
+    client = Client()
+    url, _ = arrive(client, study)
+    participant = walk_to_trials(client, url)
+    long_ago = timezone.now() - timedelta(minutes=31)
+    Participant.objects.filter(pk=participant.pk).update(last_seen_at=long_ago)
+    simulate(study, n=1, seed=8)  # the abandoned cell goes to someone else
+    newcomer = Participant.objects.filter(study=study).order_by("-number").first()
+    assert newcomer.condition_id == participant.condition_id
+    reply = submit(client, participant, {"prediction": "yes", "confidence": 3}, index=0)
+    assert reply.status_code == 409
+    assert "session has expired" in reply.json()["error"]["message"]
+    assert reply.json()["page"] == "expired"
+    assert not Response.objects.filter(participant=participant).exists()
+    participant.refresh_from_db()
+    assert participant.state == "timed_out" and participant.page == "expired"
+    assert Event.objects.filter(participant=participant, kind="participant.timed_out").count() == 1
+    # the same for a page of the flow, through the API and the HTML form
+    url, _ = arrive(Client(), study)
+    other = Participant.objects.filter(study=study).order_by("-number").first()
+    Participant.objects.filter(pk=other.pk).update(last_seen_at=long_ago)
+    reply = Client().post(
+        f"/api/participants/{other.code}/pages/consent/",
+        {"answers": {"agree": "yes"}},
+        content_type="application/json",
+    )
+    assert reply.status_code == 409 and "session has expired" in reply.json()["error"]["message"]
+    other.refresh_from_db()
+    assert other.state == "timed_out" and other.consented_at is None
+    assert Event.objects.filter(participant=other, kind="consent.given").count() == 0
 
 
 CHECK = [
@@ -219,3 +307,19 @@ def test_comprehension_definitions_are_validated(check, message):
 
     with pytest.raises(ConfigError, match=message):
         validate_flow({"comprehension": check})
+
+
+def test_straight_lining_rule_is_refused_where_the_protocol_does_not_define_it(researcher, assets):
+    from studies.configschema import ConfigError
+    from studies.models import Study
+
+    with pytest.raises(ConfigError) as error:
+        create_study(
+            researcher, assets, protocol="preference", flow={"exclude_straightlining": True}
+        )
+    (message,) = error.value.errors["flow.exclude_straightlining"]
+    assert "straight-lining" in message and "preference" in message
+    assert not Study.objects.exists()  # nothing was created
+    # the protocols that define it accept it
+    study = create_study(researcher, assets, flow={"exclude_straightlining": True})
+    assert study.flow["exclude_straightlining"] is True

@@ -13,7 +13,7 @@ from analysis.table import validate_table
 from studies.bots import ResponseModel, simulate
 from studies.configschema import ConfigError
 from studies.export import StudyExport
-from studies.models import Participant
+from studies.models import Participant, Trial
 from studies.protocols import get_protocol
 
 from .conftest import METHODS, create_study, make_assets
@@ -127,3 +127,32 @@ def test_degraded_images_replace_the_photo_under_an_opaque_name(researcher, gt_a
         files = set(trial.assets.values())
         assert trial.stimulus.data["image"] in files
         assert trial.stimulus.data["original_image"] not in files
+
+
+def test_labels_spelled_unlike_the_classifier_name_each_class_once_and_score_by_class(
+    researcher, media_root
+):
+    """The labels file spells classes its own way ("ZEBRA" for the model's "zebra"): the truth is
+    offered once, in the classifier's spelling, and choosing it is scored correct."""
+    from .conftest import CLASS_NAMES
+
+    assets = make_assets(n_images=8, methods=METHODS[:1], spell_label=lambda n: n.upper() + "!")
+    study = create_study(researcher, assets, protocol="gt_prediction")
+    protocol = get_protocol("gt_prediction")
+    for stimulus in study.stimuli.all():
+        assert stimulus.data["label"] == CLASS_NAMES[stimulus.data["label_index"]]
+        assert stimulus.data["image_label"] == stimulus.data["label"].upper() + "!"
+    simulate(study, n=2, seed=8)
+    n_checked = 0
+    for trial in Trial.objects.filter(participant__study=study, kind="main"):
+        labels = [o["label"] for o in trial.shown["choice"]["options"]]
+        assert len(labels) == len(set(labels)) == 4
+        assert set(labels) <= set(CLASS_NAMES)  # no odd spelling gives the truth away
+        truth = CLASS_NAMES[trial.stimulus.data["label_index"]]
+        for option in trial.shown["choice"]["options"]:
+            scored = protocol.score(
+                study.configuration, hidden=trial.hidden, value={"answer": option["value"]}
+            )
+            assert scored["correct"] is (option["label"] == truth)
+        n_checked += 1
+    assert n_checked == 16

@@ -134,6 +134,24 @@ def test_collaborators_view_or_edit(ada, bob, researcher, other_researcher, like
     assert Collaborator.objects.exists()
 
 
+def test_view_only_collaborators_cannot_preview(ada, bob, researcher, other_researcher, assets):
+    """A preview creates participants and freezes a draft's stimuli: it needs edit rights."""
+    study = create_study(researcher, assets, state=None)
+    collaborator_set(study=study, actor=researcher, user=other_researcher, role="view")
+    assert not study.stimuli.exists()
+    page = bob.get(f"/studies/{study.uid}/")
+    assert page.status_code == 200  # they can still see it, without the preview form
+    assert f"/studies/{study.uid}/preview/" not in page.content.decode()
+    assert bob.post(f"/studies/{study.uid}/preview/").status_code == 404
+    assert not Participant.objects.filter(study=study).exists()
+    assert not study.stimuli.exists()  # the draft's stimuli are not frozen
+    # an editor may
+    collaborator_set(study=study, actor=researcher, user=other_researcher, role="edit")
+    assert f"/studies/{study.uid}/preview/" in bob.get(f"/studies/{study.uid}/").content.decode()
+    assert bob.post(f"/studies/{study.uid}/preview/").status_code == 302
+    assert Participant.objects.get(study=study).mode == "preview"
+
+
 def test_life_cycle_buttons_and_invalid_transitions(ada, researcher, assets):
     study = create_study(researcher, assets, state=None)
     uid = study.uid

@@ -204,3 +204,65 @@ def test_configuration_errors_name_the_option():
     with pytest.raises(ConfigError) as error:
         protocol.validate_config({"points": 6}, methods=["m"])
     assert "must be 4, 5 or 7" in error.value.errors["points"][0]
+
+
+def test_no_test_image_was_shown_before_to_the_same_participant(researcher, media_root):
+    """A training example shows the model's decision: an image shown earlier (as an example in
+    practice, a task or an attention check) is never a later test image of that participant,
+    and a tested image is never an example anywhere in the plan."""
+    assets = sim_assets()
+    study = create_study(
+        researcher,
+        assets,
+        protocol="simulation",
+        configuration={"tasks": 6},
+        flow={"practice_trials": 2, "attention_checks": 2},
+    )
+    report = simulate(study, n=12, seed=11)
+    assert report.outcomes == {"complete": 12}, report.summary()
+    for participant in Participant.objects.filter(study=study):
+        trials = list(participant.trials.order_by("index"))
+        assert [t.kind for t in trials].count("practice") == 2
+        assert [t.kind for t in trials].count("main") == 6
+        tests = [t.shown["test"]["image"]["asset"] for t in trials if t.kind != "attention"]
+        assert len(set(tests)) == len(tests)
+        seen: set[str] = set()
+        for trial in trials:
+            examples = {ex["image"]["asset"] for ex in trial.shown["examples"]}
+            test = trial.shown["test"]["image"]["asset"]
+            if trial.kind != "attention":
+                assert test not in seen, f"trial {trial.index}: its test image was shown before"
+            assert not examples & set(tests), f"trial {trial.index}: an example is a test image"
+            seen |= examples | {test}
+
+
+def test_tasks_stop_rather_than_test_an_image_already_shown():
+    """Two classes of three images: the first task shows four of them, one is left to test, and
+    the images then run out; no further task reuses an image (fewer tasks, as documented)."""
+    from studies.protocols._selection import Exposure
+
+    items = [item(1, 0, 0), item(2, 0, 1), item(3, 0, 0), item(4, 1, 0), item(5, 1, 1)]
+    items += [item(6, 1, 1)]
+    pools = [d.pool for d in diagnose(items, Rule("top1")) if d.pool is not None]
+    exposure = Exposure()
+    tasks = draw_tasks(pools, 5, Rule("top1"), random.Random(0), exposure)
+    assert 1 <= len(tasks) < 5
+    shown: set[int] = set()
+    for task in tasks:
+        assert task.test.pk not in shown
+        shown |= {e.pk for e in task.examples.values()} | {task.test.pk}
+    assert exposure.shown == shown and exposure.tested == {t.test.pk for t in tasks}
+
+
+def test_target_classes_are_named_as_the_classifier_names_them(researcher, media_root):
+    """Image labels spelled otherwise ("ZEBRA!") do not leak into the task's target name."""
+    from .conftest import CLASS_NAMES
+
+    assets = sim_assets(spell_label=lambda n: n.upper() + "!")
+    study = create_study(researcher, assets, protocol="simulation", configuration={"tasks": 4})
+    simulate(study, n=1, seed=2)
+    trials = Trial.objects.filter(participant__study=study, kind="main")
+    assert trials.count() == 4
+    for trial in trials:
+        assert trial.shown["target"] == CLASS_NAMES[trial.hidden["target"]]
+        assert trial.hidden["target_label"] == trial.shown["target"]
