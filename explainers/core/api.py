@@ -1,7 +1,9 @@
 """The two entry points: :func:`explain` (saliency maps) and :func:`faithfulness` (metrics).
 
-Both validate everything (classifier, images, targets, method or metric, options, seed, and the
-method's own preconditions) before computing anything, and return float32 CPU tensors.
+Both validate everything (method or metric, options, seed, classifier, images, explicit targets,
+then the method's own preconditions, which may run a probe pass) before computing anything, and
+return float32 CPU tensors. ``targets=None`` (the top-1 class) needs a forward pass: it runs
+after every check.
 """
 
 from __future__ import annotations
@@ -50,9 +52,13 @@ def explain(
     x = check_images(classifier, x)
     assert spec.implementation is not None
     implementation = spec.implementation()
-    implementation.check(classifier, x, resolved)
     batch_size = int(resolved.get("batch_size", 8))
-    labels = check_targets(classifier, x, targets, batch_size=batch_size)
+    # Explicit targets are checked first: the method's check may run a probe pass (a CAM
+    # method's target_layer option). targets=None needs a forward pass: after the check.
+    labels = None if targets is None else check_targets(classifier, x, targets)
+    implementation.check(classifier, x, resolved)
+    if labels is None:
+        labels = check_targets(classifier, x, None, batch_size=batch_size)
     maps = implementation.attribute(classifier, x, labels, seed=seed, options=resolved)
     return maps.detach().to(device="cpu", dtype=torch.float32).contiguous()
 
@@ -87,7 +93,9 @@ def faithfulness(
     maps = check_saliency(x, saliency)
     assert spec.implementation is not None
     implementation = spec.implementation()
+    labels = None if targets is None else check_targets(classifier, x, targets)
     implementation.check(classifier, x, resolved)
-    labels = check_targets(classifier, x, targets, batch_size=int(resolved.get("batch_size", 8)))
+    if labels is None:
+        labels = check_targets(classifier, x, None, batch_size=int(resolved.get("batch_size", 8)))
     values = implementation.compute(classifier, x, maps, labels, resolved)
     return values.detach().to(device="cpu", dtype=torch.float32).contiguous()

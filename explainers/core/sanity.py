@@ -38,6 +38,7 @@ from torch import nn
 
 from explainers.core.api import explain
 from explainers.core.errors import ExplainerInputError
+from explainers.core.registry import method_spec
 from explainers.core.render import normalize
 from explainers.core.validation import check_classifier, check_images, check_targets
 
@@ -53,8 +54,9 @@ class SanityCurve:
 
     ``layers[k − 1]`` is the unit randomised at step ``k`` (cumulatively: at step ``k`` the
     units ``layers[:k]`` are random). ``spearman`` and ``ssim`` are float32 tensors of shape
-    ``(len(layers) + 1)×N``: row 0 compares the trained model with itself (1), row ``k`` the
-    maps after step ``k`` with the trained model's maps; NaN where undefined.
+    ``(len(layers) + 1)×N``: row 0 compares the trained model's maps with themselves (by the same
+    functions as every other row: 1, or NaN where undefined, e.g. Spearman of a constant map),
+    row ``k`` the maps after step ``k`` with the trained model's maps; NaN where undefined.
     """
 
     method: str
@@ -152,6 +154,30 @@ def _private_copy(classifier: Classifier) -> Classifier:
     return twin
 
 
+def check_layers(classifier: Classifier, names: list[str], modules: dict[str, nn.Module]) -> None:
+    """Every name of ``layers`` must be a module of the execution copy that holds parameters
+    (raises naming ``layers``): randomising one without any would silently change nothing."""
+    if not names:
+        raise ExplainerInputError("layers", "no module named: give at least one, or None")
+    folded_into = {bn: conv for conv, bn in classifier.folded.items()}
+    for name in names:
+        if not name or name not in modules:
+            raise ExplainerInputError("layers", f"the model has no module named {name!r}")
+        if name in folded_into:
+            raise ExplainerInputError(
+                "layers",
+                f"{name!r} is a batch norm folded into the convolution {folded_into[name]!r} in "
+                f"the classifier's execution copy (it has no parameters left there); randomise "
+                f"{folded_into[name]!r}, or build the Classifier with optimize_network=False",
+            )
+        if not any(True for _ in modules[name].parameters()):
+            raise ExplainerInputError(
+                "layers",
+                f"the module {name!r} ({type(modules[name]).__name__}) has no parameters: "
+                "randomising it would change nothing",
+            )
+
+
 def sanity_check(
     classifier: Classifier,
     x: torch.Tensor,
@@ -170,7 +196,9 @@ def sanity_check(
         classifier: the trained :class:`~explainers.core.Classifier` (left unchanged).
         x, method, targets, seed, options: as for :func:`explainers.core.explain`; the targets
             (default: the trained model's top-1 classes) stay fixed for every step.
-        layers: module names to randomise, in this order (default: the units, top down).
+        layers: module names to randomise, in this order (default: the units, top down); each
+            must hold parameters in the classifier's execution copy (a batch norm folded into
+            its convolution there does not: name the convolution).
         absolute: compare absolute values of the maps (Spearman and SSIM).
         randomization_seed: seed of the redrawn parameters.
 
@@ -178,24 +206,28 @@ def sanity_check(
         A :class:`SanityCurve` with ``len(layers) + 1`` steps; ``maps`` holds the maps of every
         step, ``(len(layers) + 1)×N×h×w``.
     """
+    method_spec(method).resolve(options)  # method and options checked before any pass
     classifier = check_classifier(classifier)
     x = check_images(classifier, x)
-    labels = check_targets(classifier, x, targets, batch_size=int(options.get("batch_size", 8)))
-    trained = explain(classifier, x, method, targets=labels, seed=seed, **options)
     twin = _private_copy(classifier)
     modules = dict(twin.network.named_modules())
+    if layers is not None:
+        if isinstance(layers, str):
+            raise ExplainerInputError(
+                "layers", f"expected a list of module names, got the string {layers!r}"
+            )
+        names = [str(name) for name in layers]
+        check_layers(twin, names, modules)
+    labels = check_targets(classifier, x, targets, batch_size=int(options.get("batch_size", 8)))
+    trained = explain(classifier, x, method, targets=labels, seed=seed, **options)
     if layers is None:
         with twin.session():
             names = default_units(twin.network, twin.prepare(x[:1]))
-    else:
-        names = [str(name) for name in layers]
-        unknown = [name for name in names if not name or name not in modules]
-        if unknown:
-            raise ExplainerInputError("layers", f"the model has no module named {unknown[0]!r}")
     if not names:
         raise ExplainerInputError("layers", "the model has no layer with parameters to randomise")
     generator = torch.Generator().manual_seed(randomization_seed)
-    rho, ssim, maps = [torch.ones(x.shape[0])], [torch.ones(x.shape[0])], [trained]
+    same_rho, same_ssim = similarities(trained, trained, absolute=absolute)
+    rho, ssim, maps = [same_rho], [same_ssim], [trained]
     for name in names:
         randomize_(modules[name], generator)
         current = explain(twin, x, method, targets=labels, seed=seed, **options)

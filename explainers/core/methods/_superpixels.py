@@ -4,6 +4,14 @@ An image of ``M`` superpixels (SLIC, Achanta et al. 2012, from scikit-image) has
 interpretable representation ``z ∈ {0, 1}^M``: superpixel ``j`` is kept where ``z_j = 1`` and
 replaced by ``baseline`` (0 in model space: the data set's mean colour, a grey) where
 ``z_j = 0``. The perturbed input is ``h(z) = b + (x − b) ⊙ z[S]`` with ``S`` the H×W label map.
+
+``M`` is the number of superpixels SLIC actually returns for each image, which can differ from
+the ``n_segments`` asked for (a few more or fewer, and as few as 1 on a flat or very noisy
+image). The method's ``check`` (:class:`SuperpixelExplainer`) segments the images before any
+model evaluation and rejects an image with ``M < 2`` (error naming ``n_segments``: a single
+superpixel gives a constant map) and ``n_samples ≤ M`` (error naming ``n_samples``: the
+regression needs more samples than superpixels), besides ``n_samples ≤ n_segments``, which
+is rejected before segmenting.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from skimage.segmentation import slic
 
 from explainers.core.errors import ExplainerInputError
 from explainers.core.methods._blackbox import baseline_option, blackbox_options, score
+from explainers.core.methods.base import Explainer
 from explainers.core.registry import Option
 
 if TYPE_CHECKING:
@@ -59,13 +68,63 @@ def superpixel_options(n_samples: int) -> dict[str, Option]:
 
 
 def check_samples(options: Mapping[str, Any]) -> None:
-    """A regression on ``M`` superpixels needs more samples than superpixels."""
+    """A regression on ``M`` superpixels needs more samples than superpixels: checked against
+    the ``n_segments`` asked for before segmenting (see :func:`check_segments` for the ``M``
+    actually returned)."""
     if options["n_samples"] <= options["n_segments"]:
         raise ExplainerInputError(
             "n_samples",
             f"{options['n_samples']} samples for {options['n_segments']} superpixels: give more "
             "samples than superpixels (n_segments)",
         )
+
+
+def check_segments(segments: list[torch.Tensor], options: Mapping[str, Any]) -> None:
+    """The superpixels SLIC returned, per image: at least 2, and fewer than ``n_samples``."""
+    for i, labels in enumerate(segments):
+        count = int(labels.max()) + 1
+        if count < 2:
+            raise ExplainerInputError(
+                "n_segments",
+                f"SLIC returned {count} superpixel for image {i} "
+                f"(n_segments={options['n_segments']} asked); a map needs at least 2: ask for "
+                "more segments (n_segments), or lower compactness or sigma",
+            )
+        if options["n_samples"] <= count:
+            raise ExplainerInputError(
+                "n_samples",
+                f"{options['n_samples']} samples for the {count} superpixels SLIC returned for "
+                f"image {i} (n_segments={options['n_segments']} asked): give more samples than "
+                "superpixels",
+            )
+
+
+class SuperpixelExplainer(Explainer):
+    """The base of ``lime`` and ``kernelshap``: ``check`` segments the images (no model
+    evaluation) and validates the superpixel counts; ``attribute`` reuses those segments."""
+
+    _segmented: tuple[torch.Tensor, tuple[Any, ...], list[torch.Tensor]] | None = None
+
+    def check(self, classifier: Classifier, x: torch.Tensor, options: Mapping[str, Any]) -> None:
+        check_samples(options)
+        segments = segments_of(classifier, x, options)
+        check_segments(segments, options)
+        self._segmented = (x, _segmentation_key(options), segments)
+
+    def segments(
+        self, classifier: Classifier, x: torch.Tensor, options: Mapping[str, Any]
+    ) -> list[torch.Tensor]:
+        """The checked segments of ``x`` (those of :meth:`check` when it saw the same ``x``)."""
+        cached = self._segmented
+        if cached is not None and cached[0] is x and cached[1] == _segmentation_key(options):
+            return cached[2]
+        self.check(classifier, x, options)
+        assert self._segmented is not None
+        return self._segmented[2]
+
+
+def _segmentation_key(options: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(options[k] for k in ("n_segments", "compactness", "sigma", "n_samples"))
 
 
 def segments_of(

@@ -38,7 +38,9 @@ class Explainer(ABC):
         self, classifier: Classifier, x: torch.Tensor, options: Mapping[str, Any]
     ) -> None:
         """Preconditions that depend on the classifier or the images (e.g. a target layer, a
-        ReLU, a known normalisation). Raise :class:`ExplainerInputError`; compute nothing."""
+        ReLU, a known normalisation, the superpixels SLIC returns). Raise
+        :class:`ExplainerInputError`. Runs after the explicit targets are checked and before the
+        top-1 pass of ``targets=None``; evaluate the model at most for a probe of an option."""
 
     @abstractmethod
     def attribute(

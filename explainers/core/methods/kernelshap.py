@@ -22,15 +22,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from explainers.core.methods._superpixels import (
-    check_samples,
+    SuperpixelExplainer,
     paint,
     sample_scores,
-    segments_of,
     shapley_fit,
     shapley_samples,
     superpixel_options,
 )
-from explainers.core.methods.base import Explainer
 from explainers.core.registry import register_method
 
 if TYPE_CHECKING:
@@ -47,7 +45,7 @@ def coalitions(n_features: int, n_samples: int, seed: int) -> torch.Tensor:
 
 
 @register_method
-class KernelShap(Explainer):
+class KernelShap(SuperpixelExplainer):
     name = "kernelshap"
     description = (
         "Kernel SHAP: Shapley values of SLIC superpixels estimated by a regression with the "
@@ -62,9 +60,6 @@ class KernelShap(Explainer):
     stochastic = True
     options = superpixel_options(n_samples=1000)
 
-    def check(self, classifier: Classifier, x: torch.Tensor, options: Mapping[str, Any]) -> None:
-        check_samples(options)
-
     def attribute(
         self,
         classifier: Classifier,
@@ -74,7 +69,7 @@ class KernelShap(Explainer):
         seed: int,
         options: Mapping[str, Any],
     ) -> torch.Tensor:
-        segments = segments_of(classifier, x, options)
+        segments = self.segments(classifier, x, options)
         samples = [coalitions(int(s.max()) + 1, options["n_samples"], seed) for s in segments]
         scores = sample_scores(classifier, x, targets, segments, samples, options)
         maps = []

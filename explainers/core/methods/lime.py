@@ -5,8 +5,13 @@ Features: the ``M`` SLIC superpixels of the image (:mod:`._superpixels`); a samp
 ``z ∈ {0, 1}^M`` keeps the superpixels where ``z_j = 1`` and sets the others to ``baseline``
 (0 in model space: a grey). Samples: the image itself, then ``n_samples − 1`` draws whose number
 of kept superpixels is uniform in ``{1 … M}`` (§3.3). Each sample is weighted by the exponential
-kernel ``π(z) = exp(−D(1, z)²/σ²)`` (Eq. 3; ``σ = kernel_width``, ``D`` the cosine distance by
-default, as the authors' image explainer, or the L2 distance, both scaled to [0, 1]).
+kernel of Eq. 3 (METHODS.md), ``π(z) = exp(−D(1, z)²/σ²)`` with ``σ = kernel_width`` (default
+0.25) and ``D`` the cosine distance (default) or the L2 distance, both in [0, 1].
+
+The authors' image explainer (``lime_image``) differs in two respects: its kernel is the square
+root of Eq. 3's, ``√exp(−D²/σ²) = exp(−D²/(2σ²))``, with the same ``σ = 0.25`` and the same
+cosine distance on ``z`` (``kernel_width = 0.25·√2 ≈ 0.354`` here gives its weights exactly);
+and its samples keep each superpixel with probability 1/2 instead of §3.3's uniform count.
 
 Explanation (Eq. 1 with the "highest weights" feature selection of §3.4 and the authors' code):
 weighted least squares ``argmin Σ_i π(z_i)·(y_c(h(z_i)) − a − z_i·β)²`` on all features, keep the
@@ -25,16 +30,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from explainers.core.methods._superpixels import (
-    check_samples,
+    SuperpixelExplainer,
     lime_fit,
     lime_kernel,
     lime_samples,
     paint,
     sample_scores,
-    segments_of,
     superpixel_options,
 )
-from explainers.core.methods.base import Explainer
 from explainers.core.registry import Option, register_method
 
 if TYPE_CHECKING:
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
 
 
 @register_method
-class Lime(Explainer):
+class Lime(SuperpixelExplainer):
     name = "lime"
     description = (
         "LIME: weighted linear model of the class probability on SLIC superpixels switched off "
@@ -66,7 +69,7 @@ class Lime(Explainer):
             maximum=2000,
         ),
         "kernel_width": Option(
-            0.25, (float,), "σ of the kernel exp(−D²/σ²)", minimum=1e-3, maximum=100.0
+            0.25, (float,), "σ of the kernel exp(−D²/σ²) (Eq. 3)", minimum=1e-3, maximum=100.0
         ),
         "distance": Option(
             "cosine",
@@ -75,9 +78,6 @@ class Lime(Explainer):
             choices=("cosine", "l2"),
         ),
     }
-
-    def check(self, classifier: Classifier, x: torch.Tensor, options: Mapping[str, Any]) -> None:
-        check_samples(options)
 
     def attribute(
         self,
@@ -88,7 +88,7 @@ class Lime(Explainer):
         seed: int,
         options: Mapping[str, Any],
     ) -> torch.Tensor:
-        segments = segments_of(classifier, x, options)
+        segments = self.segments(classifier, x, options)
         samples = [
             lime_samples(
                 int(s.max()) + 1, options["n_samples"], torch.Generator().manual_seed(seed)

@@ -63,6 +63,41 @@ def test_bad_targets(tiny, tiny_images, targets):
     assert_rejected(tiny, "targets", lambda: core.explain(tiny, x, "gradcam", targets=targets))
 
 
+@pytest.mark.parametrize("targets", [99, -1, [0, 1], [0.0, 1.0, 2.0]])
+@pytest.mark.parametrize(
+    "method", ["cam", "gradcam", "gradcampp", "xgradcam", "scorecam", "ablationcam"]
+)
+def test_bad_targets_before_the_target_layer_probe(tiny, tiny_images, method, targets):
+    """With a ``target_layer`` option, a CAM method's check probes the layer with a forward
+    pass: explicit targets are checked before it."""
+    x = tiny_images(3, 16)
+    assert_rejected(
+        tiny,
+        "targets",
+        lambda: core.explain(tiny, x, method, targets=targets, target_layer="features"),
+    )
+
+
+@pytest.mark.parametrize("method", ["lime", "kernelshap"])
+def test_bad_targets_before_the_superpixels(tiny, tiny_images, method, monkeypatch):
+    from explainers.core.methods import _superpixels
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("segmented before the targets were checked")
+
+    monkeypatch.setattr(_superpixels, "segments_of", refuse)
+    x = tiny_images(1, 16)
+    assert_rejected(tiny, "targets", lambda: core.explain(tiny, x, method, targets=99))
+
+
+def test_bad_targets_of_a_metric(tiny, tiny_images):
+    x = tiny_images(1, 16)
+    saliency = torch.rand(1, 4, 4)
+    assert_rejected(
+        tiny, "targets", lambda: core.faithfulness(tiny, x, saliency, "dauc", targets=9)
+    )
+
+
 def test_unknown_method_metric_option_or_seed(tiny, tiny_images):
     x = tiny_images(1, 16)
     assert_rejected(tiny, "method", lambda: core.explain(tiny, x, "grad-cam", targets=0))

@@ -182,3 +182,56 @@ def test_out_of_range_options_name_the_option(
     _, clf = _tiny()
     with pytest.raises(core.ExplainerInputError, match=rf"^{name}:"):
         core.explain(clf, _images(1), method, **options)
+
+
+@pytest.mark.parametrize("method", ["lime", "kernelshap"])
+@pytest.mark.parametrize(
+    ("options", "name", "why"),
+    [
+        # SLIC returns a single superpixel for these smooth images when asked for 2 (a constant
+        # map otherwise), and 14 and 15 when asked for 12 (more than 13 samples can fit).
+        ({"n_segments": 2, "n_samples": 80}, "n_segments", r"returned 1 superpixel for image 0"),
+        ({"n_segments": 12, "n_samples": 13}, "n_samples", r"13 samples for the 14 superpixels"),
+    ],
+)
+def test_the_superpixels_slic_returned_are_checked_before_any_model_evaluation(
+    method: str, options: dict[str, int], name: str, why: str
+) -> None:
+    _, clf = _tiny()
+    x = _images(2)
+    resolved = core.resolve_parameters(method, **options)
+    counts = [int(s.max()) + 1 for s in sp.segments_of(clf, x, resolved)]
+    assert counts == ([1, 1] if name == "n_segments" else [14, 15])  # the premise of the case
+    calls = [0]
+
+    def count(_module: nn.Module, _inputs: object) -> None:
+        calls[0] += 1
+
+    handle = clf.network.register_forward_pre_hook(count)
+    try:
+        for targets in (None, [0, 1]):  # also before the top-1 pass of targets=None
+            with pytest.raises(core.ExplainerInputError, match=rf"^{name}: .*{why}"):
+                core.explain(clf, x, method, targets=targets, **options)
+    finally:
+        handle.remove()
+    assert calls[0] == 0
+
+
+def test_enough_superpixels_and_samples_pass_the_check() -> None:
+    _, clf = _tiny()
+    x = _images(2)
+    for method in ("lime", "kernelshap"):  # 14 and 15 superpixels, 16 samples
+        maps = core.explain(clf, x, method, targets=[0, 1], n_segments=12, n_samples=16)
+        assert torch.isfinite(maps).all()
+        assert all(len(m.unique()) > 1 for m in maps)
+
+
+def test_lime_kernel_is_equation_3_with_the_cosine_distance() -> None:
+    """``π(z) = exp(−D²/σ²)`` (Ribeiro et al. Eq. 3, METHODS.md), ``D`` = cosine distance of
+    ``z`` to the all-ones instance: ``1 − k/(√k·√M)`` for ``k`` of ``M`` kept. The authors'
+    ``lime_image`` uses ``√exp(−D²/σ²)``: ``σ·√2`` here gives its weights (README)."""
+    z = torch.tensor([[1.0, 1, 1, 1], [1, 0, 0, 0], [1, 1, 1, 0]])
+    d = torch.tensor([1 - k / (k**0.5 * 2) for k in (4, 1, 3)], dtype=torch.float64)
+    torch.testing.assert_close(sp.lime_kernel(z, 0.25, "cosine"), torch.exp(-(d**2) / 0.25**2))
+    lime_image = torch.sqrt(torch.exp(-(d**2) / 0.25**2))
+    torch.testing.assert_close(sp.lime_kernel(z, 0.25 * 2**0.5, "cosine"), lime_image)

@@ -97,3 +97,53 @@ def test_randomising_the_top_layers_separates_real_maps(lite0, photos) -> None:
     assert max(curve.ssim[-1].tolist()) < 0.6
     # The similarity falls as the cascade goes down (allowing small non-monotone steps).
     assert means["spearman"][-1] < means["spearman"][1] + 0.05
+
+
+class ConstantModel(EdgeModel):
+    """Attention maps that are constant: no ranks, so Spearman is undefined at every step,
+    row 0 (the trained model against itself) included."""
+
+    def attention_maps(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ones(x.shape[0], 1, 4, 4) * self.fc.bias[0].detach()
+
+
+def test_row_zero_is_computed_like_every_other_row(tiny, tiny_images) -> None:
+    clf = core.Classifier(ConstantModel(), input_size=16, device="cpu")
+    curve = sanity_check(clf, tiny_images(2, 16, seed=4), "attention")
+    assert torch.isnan(curve.spearman).all()  # a constant map has no ranks, trained or not
+    rho, ssim = similarities(curve.maps[0], curve.maps[0])
+    torch.testing.assert_close(curve.spearman[0], rho, equal_nan=True)
+    torch.testing.assert_close(curve.ssim[0], ssim, equal_nan=True)
+    # Absolute values: row 0 uses the same comparison as the others.
+    x = tiny_images(2, 16, seed=1)
+    curve = sanity_check(tiny, x, "gradcam", targets=[0, 2], layers=["fc"], absolute=True)
+    rho, ssim = similarities(curve.maps[0], curve.maps[0], absolute=True)
+    torch.testing.assert_close(curve.spearman[0], rho)
+    torch.testing.assert_close(curve.ssim[0], ssim)
+
+
+@pytest.mark.parametrize(
+    ("layers", "why"),
+    [
+        (["fc", "features.2"], r"'features.2' \(ReLU\) has no parameters"),
+        (["pool"], r"'pool' \(AdaptiveAvgPool2d\) has no parameters"),
+        (["features.5"], r"'features.5' is a batch norm folded into .*'features.4'"),
+        ([], r"no module named"),
+        ("fc", r"expected a list of module names"),
+    ],
+)
+def test_layers_that_would_randomise_nothing_are_rejected(tiny, tiny_images, layers, why):
+    assert tiny.folded["features.4"] == "features.5"  # the execution copy folded the batch norm
+    calls = [0]
+
+    def count(_module, _inputs):
+        calls[0] += 1
+
+    handle = tiny.network.register_forward_pre_hook(count)
+    try:
+        with pytest.raises(core.ExplainerInputError, match=rf"^layers: .*{why}"):
+            sanity_check(tiny, tiny_images(1, 16), "gradcam", layers=layers)
+    finally:
+        handle.remove()
+    assert calls[0] == 0, "the layers are checked before any forward pass"
+    assert count_hooks(tiny.network) == 0
