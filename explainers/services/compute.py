@@ -14,18 +14,29 @@ from typing import Any
 import numpy as np
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
+from PIL import ImageOps
 
 from explainers.models import Classifier, FaithfulnessScore, Image, Prediction, SaliencyMap
 from explainers.runtime import core_classifier
 from explainers.services import map_storage
-from explainers.services.parameters import canonical_hash, metric_parameters, parameters_for
+from explainers.services.image_validation import ALLOWED_FORMATS
+from explainers.services.parameters import (
+    canonical_hash,
+    metric_parameters,
+    parameters_for,
+    runtime_options,
+)
 
 
 def _open_rgb(image: Image) -> PILImage.Image:
+    """The stored image as RGB, upright, decoded by an accepted format's plugin only.
+
+    Images are stored upright at import; the EXIF turn here only concerns files stored before.
+    """
     with default_storage.open(str(image.file.name), "rb") as handle:
-        picture = PILImage.open(handle)
+        picture = PILImage.open(handle, formats=list(ALLOWED_FORMATS))
         picture.load()
-    return picture.convert("RGB")
+    return ImageOps.exif_transpose(picture).convert("RGB")
 
 
 def _versions() -> dict[str, str]:
@@ -109,6 +120,7 @@ def compute_maps_and_scores(
 
     parameters = parameters_for(method, options)
     parameters_hash = canonical_hash(parameters)
+    runtime = runtime_options(method, options)  # batch_size etc.: not part of the map's identity
     wanted = _targets(images, predictions, targets)
     done = set(
         SaliencyMap.objects.filter(
@@ -125,7 +137,9 @@ def compute_maps_and_scores(
         pictures = {image.pk: _open_rgb(image) for image, _ in todo}
         x = clf.preprocess([pictures[image.pk] for image, _ in todo])
         started = time.perf_counter()
-        maps = core.explain(clf, x, method, targets=[cls for _, cls in todo], **parameters).numpy()
+        maps = core.explain(
+            clf, x, method, targets=[cls for _, cls in todo], **parameters, **runtime
+        ).numpy()
         seconds = (time.perf_counter() - started) / len(todo)
         versions = _versions()
         device = str(getattr(clf, "device", "cpu"))

@@ -1,7 +1,14 @@
-"""Importing image sets: every file validated, bad files reported one by one, good ones kept."""
+"""Importing image sets: every file validated, bad files reported one by one, good ones kept.
+
+Photos whose EXIF ``Orientation`` says "rotate me" (phone cameras) are turned upright at import
+(:func:`PIL.ImageOps.exif_transpose`) and stored re-encoded without that tag, so the stored pixels,
+the recorded size, the model's input and what a participant's browser shows are the same picture.
+"""
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -10,9 +17,12 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from PIL import Image as PILImage
+from PIL import ImageOps
 
-from explainers.models import Image, ImageSet
+from explainers.models import Classifier, Image, ImageSet
 from explainers.services.image_sources import (
+    LABEL_FILE_NAME,
     Label,
     SourceError,
     SourceFile,
@@ -21,9 +31,18 @@ from explainers.services.image_sources import (
     iter_zip,
     read_labels_csv,
 )
-from explainers.services.image_validation import ImageRejected, validate_image_bytes
+from explainers.services.image_validation import (
+    ImageRejected,
+    ValidImage,
+    validate_image_bytes,
+)
 
-LABEL_FILE_NAMES = {"labels.csv"}
+EXIF_ORIENTATION = 0x0112
+#: Re-encoding settings of a turned photo, per format (JPEG/WebP: near-lossless quality).
+REENCODE_OPTIONS: dict[str, dict[str, Any]] = {
+    "JPEG": {"quality": 95, "subsampling": 0},
+    "WEBP": {"quality": 95},
+}
 
 
 @dataclass
@@ -40,6 +59,11 @@ class ImportReport:
         )
 
 
+def class_key(name: str) -> str:
+    """A class name compared case-insensitively, with ``_``, ``-`` and runs of spaces alike."""
+    return re.sub(r"[\s_-]+", " ", name).strip().casefold()
+
+
 def _label_for(
     name: str, labels: dict[str, Label] | None, class_names: Sequence[str] | None
 ) -> Label:
@@ -50,8 +74,10 @@ def _label_for(
     else:
         label = Label(folder_label(name), None)
     if label.index is None and label.name and class_names:
-        lookup = {c.lower(): i for i, c in enumerate(class_names)}
-        label = Label(label.name, lookup.get(label.name.lower().replace("_", " ")))
+        lookup: dict[str, int] = {}
+        for i, c in enumerate(class_names):
+            lookup.setdefault(class_key(c), i)  # the first of two equal names wins
+        label = Label(label.name, lookup.get(class_key(label.name)))
     if (
         label.index is not None
         and class_names
@@ -62,21 +88,49 @@ def _label_for(
     return label
 
 
+def upright(valid: ValidImage) -> ValidImage:
+    """``valid`` turned upright by its EXIF orientation (re-encoded), or ``valid`` unchanged.
+
+    Pillow opens the bytes with the validated format's plugin only. Animated files are left
+    as they are (turning would keep only the first frame). Raises ImageRejected if the turned
+    image fails validation (it never should).
+    """
+    with PILImage.open(io.BytesIO(valid.data), formats=[valid.format]) as picture:
+        orientation = picture.getexif().get(EXIF_ORIENTATION, 1)
+        if orientation in (None, 1) or getattr(picture, "n_frames", 1) > 1:
+            return valid
+        turned = ImageOps.exif_transpose(picture)
+        options: dict[str, Any] = dict(REENCODE_OPTIONS.get(valid.format, {}))
+        if icc := picture.info.get("icc_profile"):
+            options["icc_profile"] = icc
+        options["exif"] = turned.getexif()  # the same tags, Orientation removed
+        buffer = io.BytesIO()
+        turned.save(buffer, format=valid.format, **options)
+    return validate_image_bytes(buffer.getvalue())
+
+
 def image_set_import(
     *,
     name: str,
     source: Path,
     owner: Any = None,
     labels_csv: bytes | None = None,
+    classifier: Classifier | None = None,
     class_names: Sequence[str] | None = None,
     description: str = "",
 ) -> ImportReport:
     """Import a folder or zip into the image set ``name`` (created if needed).
 
-    Labels: ``labels_csv`` if given, else a ``labels.csv`` at the source's top level, else one
-    sub-folder per class. ``class_names`` (a classifier's classes) turn label names into indices.
-    Raises SourceError when the source as a whole is unusable; nothing is stored then.
+    Labels: ``labels_csv`` if given, else a ``labels.csv`` at the source's top level (inside the
+    one folder that wraps a zipped folder), else one sub-folder per class. The classes of
+    ``classifier`` (or ``class_names`` when no classifier is given) turn label names into
+    ground-truth indices, compared case-insensitively (``Great_White-Shark`` is
+    ``great white shark``); a bare index becomes the class's name. Photos are stored upright
+    (see :func:`upright`). Raises SourceError when the source as a whole is unusable; nothing
+    is stored then.
     """
+    if classifier is not None:
+        class_names = list(classifier.class_names)
     files: Iterable[SourceFile]
     if source.is_dir():
         files = list(iter_folder(source))
@@ -84,7 +138,7 @@ def image_set_import(
         files = list(iter_zip(source))
     else:
         raise SourceError(f"{source} is neither a folder nor a zip archive")
-    label_file = next((f for f in files if f.name in LABEL_FILE_NAMES and f.data is not None), None)
+    label_file = next((f for f in files if f.name == LABEL_FILE_NAME and f.data is not None), None)
     labels_data = (
         labels_csv if labels_csv is not None else (label_file.data if label_file else None)
     )
@@ -97,13 +151,13 @@ def image_set_import(
     report = ImportReport(image_set)
     known = set(image_set.images.values_list("sha256", flat=True))
     for source_file in files:
-        if source_file.name in LABEL_FILE_NAMES or source_file.name.lower().endswith(".csv"):
+        if source_file.name.lower().endswith(".csv"):
             continue
         if source_file.data is None:
             report.rejected.append((source_file.name, source_file.problem))
             continue
         try:
-            valid = validate_image_bytes(source_file.data)
+            valid = upright(validate_image_bytes(source_file.data))
         except ImageRejected as error:
             report.rejected.append((source_file.name, str(error)))
             continue

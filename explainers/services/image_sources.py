@@ -2,7 +2,13 @@
 
 Labels come from a CSV (``file`` plus ``label`` or ``class_name``, optional ``class_index``) or from
 one sub-folder per class. Zip members are read in memory with bounded sizes; members whose path
-would escape the archive's folder (absolute paths, ``..``) are refused, never extracted.
+would escape the archive's folder (absolute paths, ``..``) are refused, never extracted, and a
+member that cannot be read (bad CRC, unsupported compression, encryption) is that file's problem
+only: the other files are kept.
+
+Zipping a folder wraps everything in one top folder (``photos/labels.csv``, ``photos/cats/a.jpg``).
+That wrapper is stripped from member names (see :func:`wrapper_folder`) so that the labels file and
+the class sub-folders are found as if the folder itself had been given.
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -19,6 +26,20 @@ from explainers.services.image_validation import MAX_FILE_BYTES
 MAX_ARCHIVE_BYTES = 2 * 1024 * 1024 * 1024
 MAX_MEMBERS = 20_000
 SKIPPED_NAMES = {".DS_Store", "Thumbs.db"}
+LABEL_FILE_NAME = "labels.csv"
+#: What reading one zip member can raise: a bad CRC or damaged data (BadZipFile, zlib.error,
+#: EOFError), an unsupported compression method (NotImplementedError), an encrypted member
+#: (RuntimeError: password required), a missing optional codec (ImportError: bz2, lzma).
+MEMBER_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ImportError,
+    OSError,
+    ValueError,
+)
 
 
 class SourceError(ValueError):
@@ -45,7 +66,41 @@ def _safe_member_name(name: str) -> str | None:
     return str(path)
 
 
+def _skipped(name: str) -> bool:
+    return PurePosixPath(name).name in SKIPPED_NAMES or name.startswith("__MACOSX/")
+
+
+def wrapper_folder(names: Sequence[str]) -> str:
+    """The one top folder that wraps every name, when it is a wrapper and not a class ('' if none).
+
+    A shared top folder is a wrapper when it holds the labels file directly or holds sub-folders
+    (then those are the classes). A lone folder of images with no labels file is ambiguous and is
+    kept: its name stays the class of its files (one-class layout), as before.
+    """
+    parts = [PurePosixPath(name).parts for name in names]
+    if not parts or any(len(p) < 2 for p in parts) or len({p[0] for p in parts}) != 1:
+        return ""
+    inner = [p[1:] for p in parts]
+    if any(p == (LABEL_FILE_NAME,) or len(p) >= 2 for p in inner):
+        return parts[0][0]
+    return ""
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes | str:
+    """The member's bytes (at most one byte over the limit), or why it cannot be read."""
+    try:
+        with archive.open(member) as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
+    except MEMBER_ERRORS as error:
+        if isinstance(error, RuntimeError) and "encrypted" in str(error):
+            return "the file is encrypted (password-protected archives are not supported)"
+        if isinstance(error, NotImplementedError):
+            return f"the file uses a compression method that cannot be read ({error})"
+        return f"the file is damaged in the archive ({type(error).__name__}: {error})"
+
+
 def iter_zip(path: Path) -> Iterator[SourceFile]:
+    """Every file of the archive, wrapper folder stripped; unreadable members carry a problem."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
@@ -56,18 +111,24 @@ def iter_zip(path: Path) -> Iterator[SourceFile]:
             raise SourceError(f"the archive has {len(members)} files, more than {MAX_MEMBERS}")
         if sum(m.file_size for m in members) > MAX_ARCHIVE_BYTES:
             raise SourceError("the archive expands to more than 2 GB")
+        safe = {id(m): _safe_member_name(m.filename) for m in members}
+        wrapper = wrapper_folder([n for n in safe.values() if n is not None and not _skipped(n)])
         for member in members:
-            name = _safe_member_name(member.filename)
+            name = safe[id(member)]
             if name is None:
                 yield SourceFile(member.filename, None, "path escapes the archive's folder")
                 continue
-            if PurePosixPath(name).name in SKIPPED_NAMES or name.startswith("__MACOSX/"):
+            if _skipped(name):
                 continue
+            if wrapper:
+                name = name[len(wrapper) + 1 :]
             if member.file_size > MAX_FILE_BYTES:
                 yield SourceFile(name, None, f"larger than {MAX_FILE_BYTES / 1e6:.0f} MB")
                 continue
-            with archive.open(member) as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
+            data = _read_member(archive, member)
+            if isinstance(data, str):
+                yield SourceFile(name, None, data)
+                continue
             if len(data) > MAX_FILE_BYTES:
                 yield SourceFile(name, None, f"larger than {MAX_FILE_BYTES / 1e6:.0f} MB")
                 continue

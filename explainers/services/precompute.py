@@ -5,6 +5,12 @@ batch of images). Each unit is one Celery task on the ``gpu`` queue. Every row i
 unique constraint, so a retried, duplicated or redelivered task stores nothing twice, and a job
 run again computes only what is missing. Progress counts units' images exactly once: a unit moves
 from queued to done (or failed) under a row lock, together with the job's counters.
+
+Every start of a unit counts an attempt in its own committed transaction, before any work. A unit
+that kills its worker (SIGKILL, out of memory, hard time limit) never reaches the end of its run,
+and with ``acks_late`` its message comes back on every worker start; once it has started
+:data:`MAX_UNIT_ATTEMPTS` times, the next delivery marks it failed with an error on its job
+instead of running it, and the rest of the job goes on.
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 TARGETS = ("predicted", "truth")
 TOP_K = 5
+#: Starts of one unit before it is given up. Each start counts: one that succeeds, one that raises
+#: (the gpu task retries an exception up to 3 times, i.e. 4 starts) and one whose worker died.
+#: 5 leaves room for the retries plus one redelivery after an unrelated worker restart.
+MAX_UNIT_ATTEMPTS = 5
 
 
 class JobError(ValueError):
@@ -96,7 +106,9 @@ def precompute_job_create(
             batch_size=batch_size,
             total=image_set.images.count() * len(methods),
         )
-        transaction.on_commit(lambda: dispatch_job.delay(job.pk))
+        # robust: a broker that is down must not turn a stored job into an error answer; the job
+        # stays pending and the next worker start sends it (resume_unfinished_jobs).
+        transaction.on_commit(lambda: dispatch_job.delay(job.pk), robust=True)
     return job
 
 
@@ -143,12 +155,46 @@ class UnitOutcome:
     skipped: bool
 
 
+def _unit_start(unit_id: int) -> bool:
+    """Count one attempt of a queued unit, committed before any work; False: do not run it.
+
+    Past :data:`MAX_UNIT_ATTEMPTS` starts the unit is failed here (its earlier runs never ended:
+    their worker died) and False is returned.
+    """
+    with transaction.atomic():
+        unit = PrecomputeUnit.objects.select_for_update().select_related("job").get(pk=unit_id)
+        if unit.state != PrecomputeUnit.State.QUEUED or unit.job.state in {
+            PrecomputeJob.State.CANCELLED,
+            PrecomputeJob.State.DONE,
+            PrecomputeJob.State.FAILED,
+        }:
+            return False
+        attempts = unit.attempts
+        if attempts < MAX_UNIT_ATTEMPTS:
+            unit.attempts = attempts + 1
+            unit.save(update_fields=["attempts", "updated_at"])
+            return True
+    _unit_finish(
+        unit_id,
+        PrecomputeUnit.State.FAILED,
+        error=(
+            f"gave up after {attempts} attempts: its last run never finished (the worker stopped "
+            "during it: killed, out of memory or over the hard time limit)"
+        ),
+    )
+    return False
+
+
 def precompute_unit_run(*, unit_id: int) -> UnitOutcome:
-    """Compute what is missing for one unit; safe to run any number of times."""
+    """Compute what is missing for one unit; safe to run any number of times.
+
+    Must not run inside a transaction: the attempt it counts first has to be committed even if
+    the worker dies during the computation.
+    """
+    if not _unit_start(unit_id):
+        return UnitOutcome(0, 0, skipped=True)
     unit = PrecomputeUnit.objects.select_related("job__classifier").get(pk=unit_id)
     job = unit.job
-    if unit.state != PrecomputeUnit.State.QUEUED or job.state == PrecomputeJob.State.CANCELLED:
-        return UnitOutcome(0, 0, skipped=True)
     started = time.perf_counter()
     images = list(Image.objects.filter(pk__in=unit.image_ids).order_by("id"))
     from explainers.services.compute import compute_maps_and_scores, ensure_predictions
@@ -178,8 +224,7 @@ def _unit_finish(unit_id: int, state: str, *, seconds: float = 0.0, error: str =
             return  # another delivery of the same task finished it first
         unit.state = state
         unit.error = error[:2000]
-        unit.attempts = F("attempts") + 1
-        unit.save(update_fields=["state", "error", "attempts", "updated_at"])
+        unit.save(update_fields=["state", "error", "updated_at"])
         job = PrecomputeJob.objects.select_for_update().get(pk=unit.job_id)
         count = len(unit.image_ids)
         if state == PrecomputeUnit.State.DONE:

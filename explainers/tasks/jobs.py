@@ -24,23 +24,34 @@ def dispatch_job(job_id: int) -> int:
 
 
 @worker_ready.connect
-def resume_running_jobs(sender: object = None, **kwargs: object) -> None:
-    """A worker that starts re-sends the queued units of running jobs.
+def resume_unfinished_jobs(sender: object = None, **kwargs: object) -> None:
+    """A worker that starts re-sends every unfinished job: pending and running ones.
 
-    A worker killed outright (SIGKILL) leaves its unacknowledged task with the broker until the
-    visibility timeout; re-sending lets a new worker finish the job now. Units are idempotent, so
-    a unit delivered twice is computed once and counted once.
+    - Running: a worker killed outright (SIGKILL) leaves its unacknowledged task with the broker
+      until the visibility timeout; re-sending the job's queued units lets a new worker finish it
+      now.
+    - Pending: the job's dispatch message never reached the broker (it was down when the job was
+      stored) or was lost with it; dispatching now creates and sends its units.
+
+    Dispatch and units are idempotent, so a job or unit sent twice is computed once and counted
+    once; a unit that keeps killing its worker is given up after ``MAX_UNIT_ATTEMPTS`` starts.
     """
     from explainers.models import PrecomputeJob
 
     try:
-        running = list(
-            PrecomputeJob.objects.filter(state=PrecomputeJob.State.RUNNING).values_list(
-                "id", flat=True
+        unfinished = list(
+            PrecomputeJob.objects.filter(
+                state__in=[PrecomputeJob.State.PENDING, PrecomputeJob.State.RUNNING]
             )
+            .order_by("created_at")
+            .values_list("id", flat=True)
         )
     except Exception:  # the database may not be migrated yet on a first start
-        logger.warning("could not look for running precompute jobs", exc_info=True)
+        logger.warning("could not look for unfinished precompute jobs", exc_info=True)
         return
-    for job_id in running:
-        dispatch_job.delay(job_id)
+    for job_id in unfinished:
+        try:
+            dispatch_job.delay(job_id)
+        except Exception:  # the broker went away again: the next worker start retries
+            logger.warning("could not re-send precompute job %s", job_id, exc_info=True)
+            return

@@ -54,7 +54,7 @@ def run_job(captured, **kwargs):
 
 
 def test_job_computes_everything_once_and_a_rerun_computes_nothing(
-    image_set, classifier, django_capture_on_commit_callbacks
+    image_set, classifier, django_capture_on_commit_callbacks, monkeypatch
 ):
     request = dict(
         classifier=classifier,
@@ -85,9 +85,40 @@ def test_job_computes_everything_once_and_a_rerun_computes_nothing(
         assert re.fullmatch(r"maps/(raw|overlay|heatmap)/[0-9a-f]{32}\.(npy|png)", name), name
 
     counts = (SaliencyMap.objects.count(), FaithfulnessScore.objects.count())
+    rows = {
+        "maps": set(SaliencyMap.objects.values_list("id", "created_at")),
+        "scores": set(FaithfulnessScore.objects.values_list("id", "value")),
+        "predictions": set(Prediction.objects.values_list("id", "created_at")),
+    }
+    # Unique constraints would keep the counts equal even if everything were recomputed: count
+    # the engine's calls instead (no map, score or prediction may be computed again).
+    from explainers import core
+    from explainers.core import Classifier as CoreClassifier
+
+    engine_calls: list[str] = []
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            engine_calls.append(name)
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(core, "explain", counting("explain", core.explain))
+    monkeypatch.setattr(core, "faithfulness", counting("faithfulness", core.faithfulness))
+    monkeypatch.setattr(
+        CoreClassifier, "probabilities", counting("probabilities", CoreClassifier.probabilities)
+    )
     again = run_job(django_capture_on_commit_callbacks, **request)
     assert again.state == PrecomputeJob.State.DONE
+    assert (again.completed, again.failed) == (6, 0)
+    assert engine_calls == []
     assert (SaliencyMap.objects.count(), FaithfulnessScore.objects.count()) == counts
+    assert rows == {
+        "maps": set(SaliencyMap.objects.values_list("id", "created_at")),
+        "scores": set(FaithfulnessScore.objects.values_list("id", "value")),
+        "predictions": set(Prediction.objects.values_list("id", "created_at")),
+    }
 
 
 def test_a_failing_unit_is_recorded_and_the_rest_of_the_job_goes_on(
