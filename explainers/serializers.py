@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from explainers.models import (
@@ -69,12 +72,42 @@ class ImageSetUploadIn(serializers.Serializer):
     archive = serializers.FileField(help_text="A zip of images (sub-folders per class allowed).")
     labels = serializers.FileField(required=False, help_text="CSV: file,label or class_index.")
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    classes_of = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text=(
+            "A classifier (its id or name) whose class names turn the labels' class names into "
+            "class indices (and indices into names)."
+        ),
+    )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
 
     def validate_archive(self, archive: Any) -> Any:
         return _at_most(archive, image_sources.MAX_ARCHIVE_BYTES)
 
     def validate_labels(self, labels: Any) -> Any:
         return _at_most(labels, MAX_LABELS_BYTES)
+
+    def validate_classes_of(self, value: str) -> Classifier:
+        """The one classifier this user may see with that id, else with that name."""
+        visible = Classifier.objects.visible_to(self.user)
+        if value.isascii() and value.isdigit() and len(value) <= 18:
+            found = visible.filter(pk=int(value)).first()
+            if found is not None:
+                return found
+        named = list(visible.filter(name=value)[:2])
+        if len(named) > 1:
+            raise serializers.ValidationError(
+                f"several classifiers you can see are called {value!r}: give its id"
+            )
+        if not named:
+            raise serializers.ValidationError(
+                f"no classifier you can see has the id or name {value!r}"
+            )
+        return named[0]
 
 
 def _at_most(upload: Any, limit: int) -> Any:
@@ -92,8 +125,15 @@ class ImportReportOut(serializers.Serializer):
     rejected = serializers.ListField(child=serializers.DictField())
 
 
+def _file_url(serializer: serializers.Serializer, route: str, *args: object) -> str:
+    """A file view's URL: absolute when the serializer has the request, like ``FileField``."""
+    path = reverse(route, args=args)
+    request = serializer.context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path
+
+
 class ImageOut(serializers.ModelSerializer):
-    url = serializers.FileField(source="file", read_only=True)
+    url = serializers.SerializerMethodField(help_text="The image file (for those who see its set).")
 
     class Meta:
         model = Image
@@ -108,6 +148,10 @@ class ImageOut(serializers.ModelSerializer):
             "label_index",
             "url",
         ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, obj: Image) -> str:
+        return _file_url(self, "image-file", obj.uid)
 
 
 class PredictionOut(serializers.ModelSerializer):
@@ -131,6 +175,9 @@ class ScoreOut(serializers.ModelSerializer):
 
 class SaliencyMapOut(serializers.ModelSerializer):
     scores = ScoreOut(many=True, read_only=True)
+    raw = serializers.SerializerMethodField(help_text="The map as a float16 .npy array, h×w.")
+    overlay = serializers.SerializerMethodField(help_text="The map over the image (PNG).")
+    heatmap = serializers.SerializerMethodField(help_text="The map alone, coloured (PNG).")
 
     class Meta:
         model = SaliencyMap
@@ -154,6 +201,21 @@ class SaliencyMapOut(serializers.ModelSerializer):
             "scores",
             "created_at",
         ]
+
+    def _url(self, obj: SaliencyMap, kind: str) -> str | None:
+        return _file_url(self, "map-file", obj.uid, kind) if getattr(obj, kind) else None
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_raw(self, obj: SaliencyMap) -> str | None:
+        return self._url(obj, "raw")
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_overlay(self, obj: SaliencyMap) -> str | None:
+        return self._url(obj, "overlay")
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_heatmap(self, obj: SaliencyMap) -> str | None:
+        return self._url(obj, "heatmap")
 
 
 class JobIn(serializers.Serializer):

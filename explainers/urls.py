@@ -1,4 +1,5 @@
-"""URLs of the explainers app: the API router and the researcher's job and image-set pages."""
+"""URLs of the explainers app: the API router, the researcher's job and gallery pages, and the
+files of images and maps (checked against what the viewer may see)."""
 
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
@@ -18,4 +19,6 @@ urlpatterns = [
     path("jobs/<uuid:uid>/cancel/", views.job_cancel, name="precompute-job-cancel"),
     path("gallery/", views.gallery, name="gallery"),
     path("gallery/legend.png", views.colormap_legend, name="colormap-legend"),
+    path("files/images/<uuid:uid>", api.image_file, name="image-file"),
+    path("files/maps/<uuid:uid>/<str:kind>", api.map_file, name="map-file"),
 ]

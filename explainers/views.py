@@ -10,28 +10,35 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from explainers.gallery import SHOW_CHOICES, GalleryError, gallery_page, gallery_sources
-from explainers.models import PrecomputeJob
+from explainers.selectors import job_cancellable_by, jobs_visible_to
 from explainers.services.precompute import precompute_job_cancel
 
 
 @login_required
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = PrecomputeJob.objects.visible_to(request.user).select_related("classifier", "image_set")
+    jobs = jobs_visible_to(request.user).select_related("classifier", "image_set")
     return render(request, "researcher/job_list.html", {"jobs": jobs[:100]})
 
 
 @login_required
 @require_GET
 def job_detail(request: HttpRequest, uid: str) -> HttpResponse:
-    job = get_object_or_404(PrecomputeJob.objects.visible_to(request.user), uid=uid)
-    return render(request, "researcher/job_detail.html", {"job": job})
+    job = get_object_or_404(jobs_visible_to(request.user), uid=uid)
+    return render(
+        request,
+        "researcher/job_detail.html",
+        {"job": job, "can_cancel": job_cancellable_by(job, request.user)},
+    )
 
 
 @login_required
 @require_POST
 def job_cancel(request: HttpRequest, uid: str) -> HttpResponse:
-    job = get_object_or_404(PrecomputeJob.objects.visible_to(request.user), uid=uid)
+    job = get_object_or_404(jobs_visible_to(request.user), uid=uid)
+    if not job_cancellable_by(job, request.user):
+        messages.error(request, "Only the job's owner (or staff) may cancel it.")
+        return redirect("precompute-job", uid=job.uid)
     precompute_job_cancel(job=job)
     messages.info(request, "The job was cancelled; maps already computed are kept.")
     return redirect("precompute-job", uid=job.uid)

@@ -1,7 +1,10 @@
-"""URL map: pages, authentication, admin, API with its schema and docs, health."""
+"""URL map: pages, authentication, admin, API with its schema and docs, health.
 
-from django.conf import settings
-from django.conf.urls.static import static
+No media URL, in development as in production: stored files go out only through views that check
+who asks (``explainers`` ``image-file`` and ``map-file``, ``studies:participant-image``, the
+analysis results).
+"""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -23,6 +26,3 @@ urlpatterns = [
     path("", include("explainers.urls")),
     path("", include("studies.urls")),
 ]
-
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -7,7 +7,8 @@ from typing import Any
 from django import template
 from django.db.models import Count
 
-from explainers.models import Classifier, ImageSet, PrecomputeJob
+from explainers.models import Classifier, ImageSet
+from explainers.selectors import jobs_visible_to
 
 register = template.Library()
 
@@ -22,11 +23,7 @@ def explainers_summary(user: Any) -> dict[str, Any]:
         "image_sets": list(
             ImageSet.objects.visible_to(user).annotate(n_images=Count("images", distinct=True))[:20]
         ),
-        "jobs": list(
-            PrecomputeJob.objects.visible_to(user).select_related("classifier", "image_set")[
-                :RECENT_JOBS
-            ]
-        ),
+        "jobs": list(jobs_visible_to(user).select_related("classifier", "image_set")[:RECENT_JOBS]),
     }
 
 

@@ -194,6 +194,19 @@ CASES: list[Case] = [
     Case("precompute-jobs", "GET", const("/jobs/"), RESEARCHER_PAGE),
     Case("gallery", "GET", const("/gallery/"), RESEARCHER_PAGE),
     Case("colormap-legend", "GET", const("/gallery/legend.png"), ALL["200"]),
+    # files of images and maps: the viewer must see the image set (and the map's classifier)
+    Case(
+        "image-file",
+        "GET",
+        lambda w, role: f"/files/images/{w.assets.images[0].uid}",
+        OWN_ROW_API,
+    ),
+    Case(
+        "map-file",
+        "GET",
+        lambda w, role: f"/files/maps/{w.assets.maps[0].uid}/overlay",
+        OWN_ROW_API,
+    ),
     Case("precompute-job", "GET", lambda w, role: f"/jobs/{w.job.uid}/", OWN_ROW_PAGE),
     Case(
         "precompute-job-cancel",
@@ -394,11 +407,7 @@ CASES: list[Case] = [
 ]
 
 # Patterns outside the matrix, each with the reason.
-NOT_IN_MATRIX = {
-    # django.conf.urls.static: DEBUG only; production serves no media URL (participants get
-    # images through studies:participant-image, checked against their own trials).
-    "^media/(?P<path>.*)$": "development-only file server",
-}
+NOT_IN_MATRIX: dict[str, str] = {}
 
 
 def _patterns(resolver: URLResolver, prefix: str = "", ns: str = "") -> Iterator[tuple[str, str]]:
