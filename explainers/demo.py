@@ -4,7 +4,8 @@ Registers the built-in EfficientNet-Lite0, imports real photographs with their t
 labels (those shipped with scikit-image, scikit-learn and matplotlib, plus the 100-image ImageNet
 sample of the shared data folder when present), starts one precompute job per image set for a few
 fast methods and metrics, and waits for the worker with a progress bar. Idempotent: a second run
-finds the classifier, the images and the finished jobs and computes nothing again.
+finds the classifier, the images and the finished jobs and computes nothing again; a job an
+interrupted run left unfinished is resumed (:func:`demo_job_resume`).
 
 Model-output simulation (Alqaraawi et al. 2020) needs, for a target class, images of that class
 the model recognises *and* images it misses. The ImageNet sample has one photograph per class, so
@@ -223,8 +224,24 @@ def demo_image_sets(owner: Any, classifier: Classifier) -> list[tuple[ImageSet, 
     return results
 
 
+def demo_job_resume(job: PrecomputeJob) -> None:
+    """Send an unfinished job's dispatch again: its units still queued are sent to the worker.
+
+    An interrupted demo (Ctrl-C stops the worker with it) leaves its job pending or running for
+    good: the file-system broker forgets a message once a worker has read it, so the unit that was
+    being computed is never delivered again. The demo starts its own worker, so an unfinished
+    job found at start is one nobody is working on. Dispatch is idempotent (units are created
+    once; a unit sent twice is computed and counted once), so resuming a job that some other
+    worker is still running only costs a duplicate message.
+    """
+    from explainers.tasks.jobs import dispatch_job
+
+    dispatch_job.delay(job.pk)
+
+
 def demo_job_ensure(*, classifier: Classifier, image_set: ImageSet, owner: Any) -> PrecomputeJob:
-    """The demo's job for this set: the last one unless it failed, was cancelled or is stale."""
+    """The demo's job for this set: the last one unless it failed or was cancelled (then a new
+    one, which computes only the maps that are missing); an unfinished one is resumed."""
     views = image_set.name == VIEWS_SET
     methods, metrics = (VIEWS_METHODS, ()) if views else (METHODS, METRICS)
     job = (
@@ -235,6 +252,9 @@ def demo_job_ensure(*, classifier: Classifier, image_set: ImageSet, owner: Any) 
     )
     fits = job is not None and set(methods) <= set(job.methods) and set(metrics) <= set(job.metrics)
     if job is not None and fits and job.total == image_set.images.count() * len(job.methods):
+        if not job.is_finished:
+            demo_job_resume(job)
+            job.refresh_from_db()
         return job
     return precompute_job_create(
         classifier=classifier,
