@@ -26,6 +26,36 @@ KEY_ANALYSES = {
     "gt_prediction": ("glmm_correct", "risk_difference", "cohens_h"),
 }
 
+# plot name (as the analysis names its PNG) → the caption a researcher reads under it
+PLOT_TITLES = {
+    "likert_ratings": "Likert ratings by method (diverging bars)",
+    "clmm_forest": "Cumulative-link mixed model: method effects (forest plot)",
+    "win_matrix": "Win matrix: share of comparisons each method won",
+    "bradley_terry_forest": "Bradley–Terry strengths (forest plot)",
+    "accuracy_by_condition": "Accuracy by condition (95% CI)",
+}
+# faithfulness metrics (explainers.core.metrics) by their registry names
+METRIC_TITLES = {
+    "iic": "Increase in confidence",
+    "ad": "Average drop",
+    "add": "Average drop in deletion",
+    "dauc": "Deletion AUC",
+    "iauc": "Insertion AUC",
+    "dc": "Deletion correlation",
+    "ic": "Insertion correlation",
+}
+HUMAN_VS = "human_vs_"
+
+
+def plot_title(name: str) -> str:
+    """The caption of plot ``name``; a name this map does not know reads as its words."""
+    if name in PLOT_TITLES:
+        return PLOT_TITLES[name]
+    if name.startswith(HUMAN_VS) and len(name) > len(HUMAN_VS):
+        metric = name[len(HUMAN_VS) :]
+        return f"Human judgement vs {METRIC_TITLES.get(metric, metric.replace('_', ' '))}"
+    return name.replace("_", " ").strip().capitalize() or "Plot"
+
 
 def number(value: Any) -> str:
     """A number as a paper's table shows it: 3 decimals (or 3 significant digits), — if none."""
@@ -93,7 +123,7 @@ def study_results(request: HttpRequest, uid: str) -> HttpResponse:
             "run": run,
             "key_groups": [g for g in groups if g["analysis"] in key],
             "groups": groups,
-            "plots": [(name, name.replace("_", " ")) for name in (run.plots if run else [])],
+            "plots": [(name, plot_title(name)) for name in (run.plots if run else [])],
             "downloads": [f for f in files if not f.endswith(".png")],
         },
     )

@@ -112,13 +112,14 @@ class TabStop:
 
 
 def answer_trial_with_keyboard(
-    page: Any, expected: dict[str, Any], *, max_tabs: int = 40
+    page: Any, expected: dict[str, Any], *, pick: int = 1, max_tabs: int = 40
 ) -> list[TabStop]:
     """Answer every question of the trial with Tab, Space and arrow keys, reach the Continue
     button with Tab and press Enter; the tab stops visited, in order.
 
     The answer of a question is ``expected[name]`` when given (an attention check), else its
-    second option (so an arrow key is used). Each tab stop must show a visible focus ring.
+    option at index ``pick`` (the last one if it has fewer; the default, the second option, means
+    an arrow key is used). Each tab stop must show a visible focus ring.
     """
     stops: list[TabStop] = []
     answered: set[int] = set()
@@ -133,7 +134,7 @@ def answer_trial_with_keyboard(
             answered.add(now["group"])
             want = expected.get(now["name"])
             values = now["values"]
-            target = values.index(str(want)) if want is not None else min(1, len(values) - 1)
+            target = values.index(str(want)) if want is not None else min(pick, len(values) - 1)
             page.keyboard.press("Space")
             step = "ArrowRight" if target >= now["index"] else "ArrowLeft"
             for _ in range(abs(target - now["index"])):

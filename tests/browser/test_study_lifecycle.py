@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from analysis import RESULT_COLUMNS
 from studies.models import AnalysisRun, Participant, Response, Study, Trial
+from studies.views.results import plot_title
 
 from .conftest import PASSWORD, PHONE, Content, Recorder
 from .helpers import (
@@ -44,6 +45,29 @@ DESIGNS: dict[str, dict[str, str]] = {
     "gt_prediction": {"Methods": "gradcam", "Trials per participant": "2"},
 }
 CURATED = "likert"  # the protocol whose pages go into the README's screenshots
+# The plots the results page must show, per protocol (analysis/protocols/*: ``out.plots``).
+EXPECTED_PLOTS: dict[str, set[str]] = {
+    "likert": {"likert_ratings", "clmm_forest"},
+    "preference": {"win_matrix", "bradley_terry_forest"},
+    "simulation": {"accuracy_by_condition"},
+    "gt_prediction": {"accuracy_by_condition"},
+}
+# The protocol's confirmatory and main companion analyses: each must have rows in results.csv.
+MAIN_ANALYSES: dict[str, set[str]] = {
+    "likert": {"clmm", "friedman", "wilcoxon", "krippendorff_alpha"},
+    "preference": {"win_rate", "bradley_terry", "position_bias", "pair_binomial"},
+    "simulation": {"glmm_correct", "odds_ratio", "cell_accuracy", "hedges_g"},
+    "gt_prediction": {"glmm_correct", "risk_difference", "cohens_h"},
+}
+# Likert answers (option index) per participant and method: each method gets two different
+# ratings across the two participants (gradcam 2 and 4, gradient 3 and 3), so the ordinal model
+# has several categories to fit and its forest plot is drawn. Every other question: option 2.
+LIKERT_PICKS = {
+    ("desktop", "gradcam"): 1,
+    ("desktop", "gradient"): 2,
+    ("phone", "gradcam"): 3,
+    ("phone", "gradient"): 2,
+}
 
 
 def curated(protocol: str, name: str) -> str | None:
@@ -130,7 +154,12 @@ def take_part(
             else:
                 assert legend == [], "a legend of maps on a page without a map"
             first_trial = False
-            stops = answer_trial_with_keyboard(page, dict(row.hidden.get("expected", {})))
+            pick = 1
+            if row.participant.study.protocol == "likert":
+                pick = LIKERT_PICKS.get((label, str(row.hidden.get("method"))), 1)
+            stops = answer_trial_with_keyboard(
+                page, dict(row.hidden.get("expected", {})), pick=pick
+            )
             assert_visual_order(stops)
             continue
         visit(recorder, page, f"{label} {heading}")
@@ -156,18 +185,33 @@ def check_results(page: Any, recorder: Recorder, study: Study, curated_name: str
     run = AnalysisRun.objects.get(study=study)
     assert run.state == AnalysisRun.State.DONE, run.error
     assert run.n_participants == 2
-    images = page.eval_on_selector_all(
-        ".plots img", "imgs => imgs.map(i => [i.alt, i.complete, i.naturalWidth])"
+    figures = page.eval_on_selector_all(
+        ".plots figure",
+        """figs => figs.map(f => ({
+            src: f.querySelector("img").getAttribute("src"),
+            alt: f.querySelector("img").alt,
+            caption: f.querySelector("figcaption").innerText.trim(),
+        }))""",
     )
-    assert images and all(alt.startswith("Plot: ") for alt, _, _ in images), images
-    page.locator(".plots img").first.scroll_into_view_if_needed()
-    assert page.locator(".plots img").first.evaluate("i => i.complete && i.naturalWidth > 0")
+    shown = {f["src"].rsplit("/", 1)[-1].removesuffix(".png"): f for f in figures}
+    missing = EXPECTED_PLOTS[study.protocol] - set(shown)
+    assert not missing, f"{study.protocol}: plots {missing} missing; shown {sorted(shown)}"
+    for name, figure in shown.items():
+        assert figure["caption"] == plot_title(name), figure
+        assert figure["alt"] == f"Plot: {plot_title(name)}", figure
+    for index in range(len(figures)):
+        image = page.locator(".plots img").nth(index)
+        image.scroll_into_view_if_needed()
+        image.evaluate("i => i.decode()")  # loading=lazy: wait until it has loaded
+        assert image.evaluate("i => i.complete && i.naturalWidth > 0"), figures[index]
     with page.expect_download() as download:
         page.get_by_role("link", name="Results table (CSV", exact=False).click()
     text = download.value.path().read_text(encoding="utf-8")
-    header = next(csv.reader(io.StringIO(text)))
-    assert header == list(RESULT_COLUMNS), header
-    assert len(text.splitlines()) > 5
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) > 4 and list(rows[0]) == list(RESULT_COLUMNS), text[:500]
+    analyses = {row["analysis"] for row in rows}
+    missing = MAIN_ANALYSES[study.protocol] - analyses
+    assert not missing, f"{study.protocol}: results.csv lacks {missing}; has {sorted(analyses)}"
 
 
 def check_export(page: Any, recorder: Recorder, study: Study) -> None:
