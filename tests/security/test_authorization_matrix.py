@@ -357,7 +357,8 @@ CASES: list[Case] = [
         "studies:preview",
         "POST",
         study("preview/"),
-        E("login", "login", "302", "302", "302", "404", "302"),  # viewers may walk it
+        # a preview creates participants and freezes a draft's stimuli: editors only
+        STUDY_EDIT_FORM,
     ),
     Case(
         "studies:precompute",
