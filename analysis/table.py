@@ -1,6 +1,8 @@
 """The tidy input table: required columns per protocol, type checks, exclusions.
 
-One row per participant × trial. Every protocol needs ``participant_id``, ``item_id`` and
+One row per participant × trial (for preference: per participant × trial × pair of methods, since
+a k-way choice or a ranking of k maps is one row per pairwise comparison it implies, all with the
+trial's ``trial_index``). Every protocol needs ``participant_id``, ``item_id`` and
 ``trial_index``; then
 
 ========================  ==================================================================
@@ -61,6 +63,10 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("excluded", "exclusion_reason", "rt_ms", "c
 _BINARY = {
     "simulation": ("saliency_shown", "scores_shown", "model_output", "prediction", "correct"),
     "gt_prediction": ("explanation_shown", "correct"),
+}
+# What identifies a row: a preference trial of k maps gives one row per pair it compares.
+_ROW_KEY: Mapping[str, tuple[str, ...]] = {
+    "preference": ("participant_id", "trial_index", "method_a", "method_b"),
 }
 _RESPONSE = {
     "likert": ("rating",),
@@ -197,12 +203,14 @@ def validate_table(protocol: str, table: pd.DataFrame) -> PreparedTable:
             f"{_show(df.loc[trial.isna(), 'trial_index'])}"
         )
     df["trial_index"] = trial
-    dup = df.duplicated(["participant_id", "trial_index"], keep=False)
+    key = list(_ROW_KEY.get(protocol, ("participant_id", "trial_index")))
+    dup = df.duplicated(key, keep=False)
     if dup.any():
-        first = df.loc[dup, ["participant_id", "trial_index"]].iloc[0]
+        first = df.loc[dup, key].iloc[0]
+        example = ", ".join(f"{col} {first[col]!r}" for col in key)
         raise TableError(
-            f"{int(dup.sum())} rows share a (participant_id, trial_index): e.g. participant "
-            f"{first['participant_id']!r}, trial {first['trial_index']!r}; one row per trial"
+            f"{int(dup.sum())} rows share a ({', '.join(key)}): e.g. {example}; one row per "
+            + ("comparison" if protocol == "preference" else "trial")
         )
     n_rows_input = len(df)
     n_part_input = int(df["participant_id"].nunique())

@@ -23,7 +23,7 @@ from django.test import Client
 from django.urls import reverse
 
 from studies.models import Participant, Study, Trial
-from studies.protocols import get_protocol
+from studies.protocols import ResponseError, get_protocol
 from studies.services.participants import questions_for
 
 _PAGE = re.compile(r'name="page" value="(\w+)"')
@@ -163,7 +163,7 @@ class Bot:
             trial.kind == Trial.Kind.ATTENTION
             and self.rng.random() >= self.model.attention_fail_rate
         ):
-            value: dict[str, Any] = dict(trial.hidden["expected"])
+            value: dict[str, Any] = self._instructed(trial)
         else:
             attention = trial.kind == Trial.Kind.ATTENTION
             for _ in range(100):  # a failed check must not hit the expected answer by chance
@@ -174,9 +174,7 @@ class Bot:
                     rng=self.rng,
                     effects=self.model.effects,
                 )
-                if not attention or not self.protocol.attention_passed(
-                    hidden=trial.hidden, value=value
-                ):
+                if not attention or not self._passes(trial, value):
                     break
         body = {
             "trial": index,
@@ -188,6 +186,32 @@ class Bot:
         answer = self._post(path, body, json=True)
         if answer.status_code not in (200, 201):
             raise BotError(f"trial {index} answered {answer.status_code}: {answer.content[:300]!r}")
+
+    def _passes(self, trial: Trial, value: Mapping[str, Any]) -> bool:
+        """Whether the server would count ``value`` as passing the check (judged, as there, on
+        the cleaned answer; an answer the server would refuse does not pass)."""
+        try:
+            clean = self.protocol.validate_response(
+                self.study.configuration, shown=trial.shown, value=value
+            )
+        except ResponseError:
+            return False
+        return self.protocol.attention_passed(hidden=trial.hidden, value=clean)
+
+    def _instructed(self, trial: Trial) -> dict[str, Any]:
+        """An answer that follows the check's instruction: the expected answer itself when it is
+        a whole answer (a choice, a rating), else a simulated answer that satisfies it (e.g. a
+        ranking with the instructed map first)."""
+        expected = dict(trial.hidden["expected"])
+        if self._passes(trial, expected):
+            return expected
+        for _ in range(1000):
+            value = self.protocol.simulate_response(
+                self.study.configuration, shown=trial.shown, hidden={}, rng=self.rng, effects={}
+            )
+            if self._passes(trial, value):
+                return value
+        raise BotError(f"no answer passes the attention check of trial {trial.index}")
 
 
 def simulate(

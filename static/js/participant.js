@@ -44,13 +44,75 @@
     return value;
   }
 
+  function emptySelect(group) {
+    var selects = group.querySelectorAll("select[required]");
+    for (var i = 0; i < selects.length; i++) if (!selects[i].value) return selects[i];
+    return null;
+  }
+
   function missingAnswer(form) {
     var groups = form.querySelectorAll("[data-item]");
     for (var i = 0; i < groups.length; i++) {
       var radios = groups[i].querySelectorAll("input[type=radio][required]");
       if (radios.length && !groups[i].querySelector("input[type=radio]:checked")) return groups[i];
+      if (emptySelect(groups[i])) return groups[i];
     }
     return null;
+  }
+
+  /* A ranking (preference, response_mode "ranking"): one select per place, best first, each
+   * map used exactly once. Keys 1..k put that map in the first empty place; Backspace empties
+   * the last filled one. The server checks the permutation again. */
+  function ordinalOf(select) {
+    var label = select.id && document.querySelector("label[for='" + select.id + "']");
+    return label ? label.textContent : select.name;
+  }
+
+  function rankingProblem(group) {
+    var selects = Array.prototype.slice.call(group.querySelectorAll("select"));
+    var seen = {};
+    for (var i = 0; i < selects.length; i++) {
+      var v = selects[i].value;
+      if (!v) continue;
+      if (seen[v] !== undefined) {
+        var option = selects[i].options[selects[i].selectedIndex];
+        return { select: selects[i], message: "Please rank each explanation exactly once: " +
+          (option ? option.textContent : v) + " is both " + ordinalOf(selects[seen[v]]) + " and " +
+          ordinalOf(selects[i]) + "." };
+      }
+      seen[v] = i;
+    }
+    return null;
+  }
+
+  function showRanks(form, group) {
+    var selects = Array.prototype.slice.call(group.querySelectorAll("select"));
+    form.querySelectorAll("[data-rank-option]").forEach(function (figure) {
+      var places = selects.filter(function (s) { return s.value === figure.dataset.rankOption; });
+      var badge = figure.querySelector("[data-rank-badge]");
+      if (badge) badge.textContent = places.map(ordinalOf).join(", ");
+    });
+  }
+
+  function rankKey(form, group, key) {
+    var selects = Array.prototype.slice.call(group.querySelectorAll("select"));
+    if (key === "Backspace") {
+      for (var j = selects.length - 1; j >= 0; j--) {
+        if (selects[j].value) { selects[j].value = ""; selects[j].focus(); showRanks(form, group); return true; }
+      }
+      return false;
+    }
+    if (!/^[1-9]$/.test(key)) return false;
+    var value = String(parseInt(key, 10) - 1);
+    var exists = selects.length && Array.prototype.some.call(selects[0].options, function (o) { return o.value === value; });
+    if (!exists) return false;
+    if (selects.some(function (s) { return s.value === value; })) return true;  // already placed
+    var empty = emptySelect(group);
+    if (!empty) return true;
+    empty.value = value;
+    empty.focus();
+    showRanks(form, group);
+    return true;
   }
 
   function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
@@ -105,12 +167,25 @@
       event.preventDefault();
       if (sending) return;
       var missing = missingAnswer(form);
-      if (missing) { show("Please answer every question."); missing.querySelector("input").focus(); return; }
+      if (missing) {
+        show("Please answer every question.");
+        (emptySelect(missing) || missing.querySelector("input")).focus();
+        return;
+      }
+      var ranking = form.querySelector("[data-ranking]");
+      var problem = ranking && rankingProblem(ranking);
+      if (problem) { show(problem.message); problem.select.focus(); return; }
       sending = true;
       button.disabled = true;
       show("");
       send().finally(function () { sending = false; button.disabled = false; });
     });
+
+    var rankingGroup = form.querySelector("[data-ranking]");
+    if (rankingGroup) {
+      rankingGroup.addEventListener("change", function () { showRanks(form, rankingGroup); show(""); });
+      showRanks(form, rankingGroup);
+    }
 
     document.addEventListener("keydown", function (event) {
       if (event.altKey || event.ctrlKey || event.metaKey) return;
@@ -120,6 +195,8 @@
         return;
       }
       var target = null;
+      var ranked = form.querySelector("[data-ranking]");
+      if (ranked && rankKey(form, ranked, event.key)) { event.preventDefault(); show(""); return; }
       var groups = form.querySelectorAll("[data-item]");
       var group = missingAnswer(form) || groups[groups.length - 1];
       if (!group) return;

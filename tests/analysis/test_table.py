@@ -104,6 +104,33 @@ def test_duplicate_trials_and_bad_trial_index():
         validate_table("likert", table)
 
 
+def test_a_preference_trial_may_compare_several_pairs_but_each_once():
+    """A k-way choice or ranking is exported as one row per pair, all with its trial_index."""
+    rows = [
+        {
+            "participant_id": p,
+            "item_id": "img",
+            "trial_index": 0,
+            "method_a": a,
+            "method_b": b,
+            "choice": c,
+        }
+        for p in ("p1", "p2")
+        for a, b, c in [
+            ("gradcam", "rise", "gradcam"),
+            ("gradcam", "lime", "gradcam"),
+            ("rise", "lime", "lime"),
+        ]
+    ]
+    prepared = validate_table("preference", pd.DataFrame(rows))
+    assert len(prepared.data) == 6
+    twice = pd.DataFrame(rows + [rows[0]])
+    with pytest.raises(
+        TableError, match="share a \\(participant_id, trial_index, method_a, method_b\\)"
+    ):
+        validate_table("preference", twice)
+
+
 def test_missing_ids_are_refused():
     table = likert_study(n_participants=3, n_items=4).astype({"item_id": object})
     table.loc[0, "item_id"] = np.nan

@@ -212,9 +212,19 @@ def test_preference_k_way_choice_and_response_validation():
     )
     scored = plugin.score(config, hidden=trial.hidden, value=value)
     assert scored["choice"] == trial.hidden["methods"][2]
-    row = plugin.export_rows(config, hidden=trial.hidden, value=value, scored=scored)[0]
-    assert row["method_c"] == row["choice"] and row["chosen_position"] == 3
-    assert row["validation"] is False
+    rows = plugin.export_rows(config, hidden=trial.hidden, value=value, scored=scored)
+    shown = trial.hidden["methods"]
+    # the chosen map (third) beats each of the two others: one row per comparison
+    assert [(r["method_a"], r["method_b"]) for r in rows] == [
+        (shown[0], shown[2]),
+        (shown[1], shown[2]),
+    ]
+    for row in rows:
+        assert row["choice"] == shown[2] and row["chosen_position"] == 3
+        assert row["shown"] == ", ".join(shown) and row["validation"] is False
+    names = [c.name for c in plugin.export_columns(config)]
+    assert {"method_a", "method_b", "choice", "shown"} <= set(names)
+    assert "method_c" not in names
 
 
 def test_max_trials_gives_a_balanced_subset():
