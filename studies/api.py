@@ -34,7 +34,13 @@ from studies.services.participants import (
     participants_time_out,
     trial_show,
 )
-from studies.services.responses import response_submit
+from studies.services.responses import (
+    FEEDBACK_PAGE,
+    current_feedback,
+    feedback_continue,
+    response_feedback,
+    response_submit,
+)
 from studies.services.studies import (
     study_copy_as_version,
     study_create,
@@ -341,13 +347,16 @@ def _state(participant: Participant) -> dict[str, Any]:
     trial = current_trial(participant)
     if trial is not None:
         trial_show(participant=participant, trial=trial)
+    page_data = presenters.page_data(participant) if trial is None else {}
+    if participant.page == FEEDBACK_PAGE:  # only ever after the practice answer is stored
+        page_data = current_feedback(participant) or {}
     return {
         "code": participant.code,
         "page": participant.page,
         "progress": presenters.progress_percent(participant),
         "page_url": reverse("studies:participant-page", args=[participant.code]),
         "trial": presenters.trial_payload(participant, trial) if trial else None,
-        "page_data": presenters.page_data(participant) if trial is None else {},
+        "page_data": page_data,
     }
 
 
@@ -384,14 +393,20 @@ class ParticipantView(_ParticipantAPI):
 class PageView(_ParticipantAPI):
     @extend_schema(request=s.PageIn, responses={200: s.ParticipantStateOut})
     def post(self, request: Request, code: str, page: str) -> Response:
-        """Submit a non-trial page: consent, demographics, instructions, questionnaire, debrief."""
+        """Submit a non-trial page: consent, demographics, instructions, questionnaire, debrief,
+        or ``feedback`` (Continue after the feedback on a practice answer; no answers)."""
         participant = participant_by_code(code)
         data = s.PageIn(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            participant = participant_page_submit(
-                participant=participant, page=page, data=data.validated_data.get("answers", {})
-            )
+            if page == FEEDBACK_PAGE:
+                participant = feedback_continue(participant=participant)
+            else:
+                participant = participant_page_submit(
+                    participant=participant,
+                    page=page,
+                    data=data.validated_data.get("answers", {}),
+                )
         except StudyError as error:
             return _error(error, participant=participant)
         return Response(_state(participant))
@@ -400,7 +415,10 @@ class PageView(_ParticipantAPI):
 class ResponseView(_ParticipantAPI):
     @extend_schema(request=s.ResponseIn, responses={201: s.ResponseOut, 200: s.ResponseOut})
     def post(self, request: Request, code: str) -> Response:
-        """Save the answer to the current trial; the same idempotency key stores it once."""
+        """Save the answer to the current trial; the same idempotency key stores it once.
+
+        With practice feedback on, a practice answer's reply carries its ``feedback`` (and
+        ``page`` is ``feedback``): built from the stored answer, never sent before it."""
         participant = participant_by_code(code)
         data = s.ResponseIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -423,6 +441,7 @@ class ResponseView(_ParticipantAPI):
                 "duplicate": not result.created,
                 "page": participant.page,
                 "next": reverse("studies:participant-page", args=[participant.code]),
+                "feedback": response_feedback(participant.study, result.response),
             },
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )

@@ -34,6 +34,14 @@ SCHEMA = Schema(
         Option("demographics", "bool", False, "Ask demographic questions (optional to answer)"),
         Option("instructions", "text", "", "Instructions", "Shown after the protocol's own."),
         Option("practice_trials", "int", 0, "Practice trials", minimum=0, maximum=20),
+        Option(
+            "practice_feedback",
+            "bool",
+            False,
+            "Tell participants after each practice trial whether their answer was right",
+            "Shown once the answer is stored, before the next page (simulation and "
+            "gt_prediction only: their practice answers have a right answer).",
+        ),
         Option("attention_checks", "int", 1, "Attention checks", minimum=0, maximum=10),
         Option(
             "screen_out_after_failures",

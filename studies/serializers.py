@@ -154,7 +154,9 @@ class ParticipantStateOut(serializers.Serializer):
     page_url = serializers.CharField()
     trial = TrialOut(allow_null=True)
     page_data = serializers.JSONField(
-        help_text="The page's texts, questions or completion details."
+        help_text="The page's texts, questions or completion details; on the feedback page "
+        "(after a practice answer, with practice feedback on) the feedback: "
+        "{trial, correct, message}."
     )
 
 
@@ -171,11 +173,23 @@ class ResponseIn(serializers.Serializer):
     idempotency_key = serializers.RegexField(r"^[A-Za-z0-9_\-]{8,64}$")
 
 
+class PracticeFeedbackOut(serializers.Serializer):
+    trial = serializers.IntegerField()
+    correct = serializers.BooleanField(
+        allow_null=True, help_text="null: no right answer on record for the item."
+    )
+    message = serializers.CharField()
+
+
 class ResponseOut(serializers.Serializer):
     trial = serializers.IntegerField()
     duplicate = serializers.BooleanField(help_text="True when this key was stored before.")
     page = serializers.CharField()
     next = serializers.CharField(help_text="The page to go to now.")
+    feedback = PracticeFeedbackOut(
+        allow_null=True,
+        help_text="With practice feedback on, for a practice answer: whether it was right.",
+    )
 
 
 class AnalysisOut(serializers.Serializer):

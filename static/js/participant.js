@@ -5,6 +5,7 @@
  * or a reload before the answer arrived stores the answer once. The response time runs from the
  * moment every image of the trial has loaded (performance.now()) to the submission.
  * Without JavaScript the same forms post to the page and work as well (without timing).
+ * After a practice answer the server may show its feedback page: Enter there means Continue.
  */
 (function () {
   "use strict";
@@ -214,11 +215,23 @@
 
   function setupPage(form) {
     // Pages other than trials: one submission only (a double click posts once).
-    form.addEventListener("submit", function () {
+    var sent = false;
+    form.addEventListener("submit", function (event) {
+      if (sent) { event.preventDefault(); return; }
+      sent = true;
       setTimeout(function () {
         form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
       }, 0);
     });
+    // The feedback after a practice answer: Enter continues wherever the focus is.
+    if (form.hasAttribute("data-enter-continues")) {
+      document.addEventListener("keydown", function (event) {
+        if (event.key !== "Enter" || event.altKey || event.ctrlKey || event.metaKey) return;
+        event.preventDefault();
+        if (sent) return;
+        if (form.requestSubmit) form.requestSubmit(); else form.querySelector("button").click();
+      });
+    }
   }
 
   var trial = document.querySelector("form[data-trial]");

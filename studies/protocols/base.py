@@ -128,6 +128,24 @@ class PlanContext:
 
 
 @dataclass(frozen=True)
+class PracticeFeedback:
+    """Feedback on a stored practice answer: right or not (``None``: no right answer on record
+    for the item) and the sentence shown to the participant."""
+
+    correct: bool | None
+    message: str
+
+    @classmethod
+    def right(cls) -> PracticeFeedback:
+        return cls(True, "Correct.")
+
+    @classmethod
+    def wrong(cls, answer: str) -> PracticeFeedback:
+        """``answer``: the rest of "Not quite: …", e.g. "the photo shows a zebra."."""
+        return cls(False, f"Not quite: {answer}")
+
+
+@dataclass(frozen=True)
 class Column:
     """A column of the tidy export, described in the codebook (Frictionless field)."""
 
@@ -150,6 +168,10 @@ class Protocol:
     # that sets it True defines :meth:`straightlining_value`; the study's validation refuses the
     # straight-lining exclusion rule for the others.
     defines_straightlining: ClassVar[bool] = False
+    # Whether a practice answer has a right answer the participant can be told about: a protocol
+    # that sets it True defines :meth:`practice_feedback`; the study's validation refuses the
+    # flow's ``practice_feedback`` option for the others.
+    supports_practice_feedback: ClassVar[bool] = False
     analyses: ClassVar[tuple[str, ...]] = ()
 
     @property
@@ -233,6 +255,14 @@ class Protocol:
     ) -> dict[str, Any]:
         """Derived values stored with the response (and used by the export)."""
         return {}
+
+    def practice_feedback(
+        self, config: Mapping[str, Any], *, hidden: Mapping[str, Any], scored: Mapping[str, Any]
+    ) -> PracticeFeedback:
+        """What the participant is told after a stored practice answer (set
+        :attr:`supports_practice_feedback` when overriding it). Called only after the answer is
+        stored: it may reveal the practice item's right answer."""
+        raise NotImplementedError
 
     def attention_passed(self, *, hidden: Mapping[str, Any], value: Mapping[str, Any]) -> bool:
         expected = hidden.get("expected", {})

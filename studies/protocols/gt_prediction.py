@@ -36,6 +36,7 @@ from studies.protocols.base import (
     ConditionSpec,
     PlanContext,
     PlannedTrial,
+    PracticeFeedback,
     Protocol,
     ResponseError,
     StimulusItem,
@@ -108,6 +109,7 @@ class GroundTruthPrediction(Protocol):
     )
     default_images = "all"
     defines_straightlining = True
+    supports_practice_feedback = True
     analyses = (
         "glmm_correct",
         "odds_ratio",
@@ -410,6 +412,18 @@ class GroundTruthPrediction(Protocol):
 
     def straightlining_value(self, scored: Mapping[str, Any]) -> Any:
         return scored.get("said_correct", scored.get("chosen"))
+
+    def practice_feedback(
+        self, config: Mapping[str, Any], *, hidden: Mapping[str, Any], scored: Mapping[str, Any]
+    ) -> PracticeFeedback:
+        """Right means the true class (choose_class) or the correct verdict (verify)."""
+        correct = scored.get("correct")
+        if correct:
+            return PracticeFeedback.right()
+        truth = hidden.get("truth")
+        if correct is None or not truth:  # no ground truth on record for this image
+            return PracticeFeedback(None, "Thank you. There is no right answer on record here.")
+        return PracticeFeedback.wrong(f"the photo shows {truth}.")
 
     # --- export -------------------------------------------------------------------------------
     def export_columns(self, config: Mapping[str, Any]) -> list[Column]:

@@ -48,6 +48,7 @@ from studies.protocols.base import (
     ConditionSpec,
     PlanContext,
     PlannedTrial,
+    PracticeFeedback,
     Protocol,
     ResponseError,
     StimulusItem,
@@ -69,6 +70,7 @@ class Simulation(Protocol):
     )
     default_images = "all"
     defines_straightlining = True
+    supports_practice_feedback = True
     analyses = (
         "glmm_correct",
         "odds_ratio",
@@ -346,6 +348,16 @@ class Simulation(Protocol):
 
     def straightlining_value(self, scored: Mapping[str, Any]) -> Any:
         return scored.get("prediction")
+
+    def practice_feedback(
+        self, config: Mapping[str, Any], *, hidden: Mapping[str, Any], scored: Mapping[str, Any]
+    ) -> PracticeFeedback:
+        """Right means the MODEL's output, as in the tasks (Alqaraawi et al.'s training)."""
+        if scored.get("correct"):
+            return PracticeFeedback.right()
+        return PracticeFeedback.wrong(
+            f"the system's answer was {'yes' if hidden['model_output'] else 'no'}."
+        )
 
     # --- export -------------------------------------------------------------------------------
     def export_columns(self, config: Mapping[str, Any]) -> list[Column]:

@@ -1,4 +1,10 @@
-"""Saving a trial's response: once per idempotency key, only for the current trial."""
+"""Saving a trial's response: once per idempotency key, only for the current trial.
+
+With the flow's ``practice_feedback`` on (protocols with ``supports_practice_feedback``), a
+stored practice answer moves the participant to the ``feedback`` page: the server tells them
+whether the answer was right (computed from the stored response, so a reload shows the same
+feedback) and they acknowledge it (:func:`feedback_continue`) before the next page.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from studies.errors import InvalidAnswer, WrongPage
-from studies.models import Participant, Response, Trial
+from studies.models import Participant, Response, Study, Trial
 from studies.protocols import ResponseError, get_protocol
 from studies.services.events import event_log
 from studies.services.participants import (
@@ -23,6 +29,7 @@ from studies.services.participants import (
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
 MAX_RT_MS = 24 * 3600 * 1000.0
+FEEDBACK_PAGE = "feedback"
 
 
 @dataclass(frozen=True)
@@ -156,15 +163,97 @@ def _submit(
             participant.save()
             participant_screen_out(participant=participant, reason="failed attention checks")
             return Submitted(response, True, participant)
-    _after_trial(participant)
+    if trial.kind == Trial.Kind.PRACTICE and practice_feedback_on(study):
+        participant.page = FEEDBACK_PAGE  # feedback first; then _after_practice
+    else:
+        _after_trial(participant)
     participant.save()
     return Submitted(response, True, participant)
+
+
+def _after_practice(participant: Participant) -> str:
+    from studies.flow import next_page
+
+    if participant.n_answered >= participant.n_practice:
+        return next_page(participant.study.flow, "practice")
+    return "practice"
 
 
 def _after_trial(participant: Participant) -> None:
     from studies.flow import next_page
 
-    if participant.page == "practice" and participant.n_answered >= participant.n_practice:
-        participant.page = next_page(participant.study.flow, "practice")
+    if participant.page == "practice":
+        participant.page = _after_practice(participant)
     elif participant.page == "trials" and participant.n_answered >= participant.n_trials:
         participant.page = next_page(participant.study.flow, "trials")
+
+
+# --- feedback after practice answers ------------------------------------------------------------
+def practice_feedback_on(study: Study) -> bool:
+    """Whether stored practice answers are followed by feedback (the flow option; studies made
+    before the option existed have no such key: off)."""
+    return bool(study.flow.get("practice_feedback")) and (
+        get_protocol(study.protocol).supports_practice_feedback
+    )
+
+
+def response_feedback(study: Study, response: Response) -> dict[str, Any] | None:
+    """The feedback on a STORED response (``None``: not a practice answer, or feedback is off).
+
+    ``{"trial": index, "correct": true|false|null, "message": text}``; it may reveal the
+    practice item's right answer, so it is only ever built from a response already stored.
+    """
+    trial = response.trial
+    if trial.kind != Trial.Kind.PRACTICE or not practice_feedback_on(study):
+        return None
+    feedback = get_protocol(study.protocol).practice_feedback(
+        study.configuration, hidden=trial.hidden, scored=response.scored
+    )
+    return {"trial": trial.index, "correct": feedback.correct, "message": feedback.message}
+
+
+def current_feedback(participant: Participant) -> dict[str, Any] | None:
+    """The feedback page's content: the feedback on the last stored answer, only while the
+    participant is on the feedback page (``None`` elsewhere)."""
+    if participant.page != FEEDBACK_PAGE or not participant.n_answered:
+        return None
+    response = (
+        Response.objects.select_related("trial")
+        .filter(participant=participant, trial__index=participant.n_answered - 1)
+        .first()
+    )
+    return None if response is None else response_feedback(participant.study, response)
+
+
+def feedback_continue(*, participant: Participant) -> Participant:
+    """The participant has read the feedback: on to the next practice trial, or the page after
+    practice. Raises :class:`WrongPage` when the participant is not on the feedback page (a
+    second Continue from another tab changes nothing) and times out an abandoned session like
+    :func:`response_submit`."""
+    done = _feedback_continue(participant)
+    if done is None:  # timed out (committed), then refused
+        participant.state, participant.page = Participant.State.TIMED_OUT, "expired"
+        raise session_expired_error(participant)
+    return done
+
+
+@transaction.atomic
+def _feedback_continue(participant: Participant) -> Participant | None:
+    participant = (
+        Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+    )
+    if session_abandoned(participant):
+        session_expire(participant)
+        return None
+    if participant.page != FEEDBACK_PAGE or participant.state not in Participant.ACTIVE_STATES:
+        raise WrongPage("there is no feedback to read now", next_page=participant.page)
+    participant.page = _after_practice(participant)
+    participant.last_seen_at = timezone.now()
+    participant.save(update_fields=["page", "last_seen_at"])
+    event_log(
+        study=participant.study,
+        participant=participant,
+        kind="feedback.read",
+        data={"index": participant.n_answered - 1},
+    )
+    return participant

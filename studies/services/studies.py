@@ -13,7 +13,7 @@ from studies import flow as flow_config
 from studies.configschema import ConfigError
 from studies.errors import DesignLocked, InvalidTransition, StimuliMissing, StudyError
 from studies.models import Collaborator, Condition, Participant, Response, Stimulus, Study
-from studies.protocols import get_protocol
+from studies.protocols import Protocol, get_protocol
 from studies.services.events import event_log
 from studies.stimuli import check_stimuli, validate_selection
 
@@ -65,6 +65,7 @@ def design_validate(
             f"the straight-lining exclusion rule is not defined for the {plugin.name} protocol "
             "(there is no single answer whose repetition means inattention): switch it off"
         )
+    errors.update(_practice_feedback_problems(clean_flow, plugin))
     if classifier is None or not Classifier.objects.visible_to(user).filter(pk=classifier.pk):
         errors["classifier"] = ["choose a classifier you have access to"]
     if image_set is None or not ImageSet.objects.visible_to(user).filter(pk=image_set.pk):
@@ -73,6 +74,22 @@ def design_validate(
         raise ConfigError(errors)
     assert classifier is not None and image_set is not None
     return Design(protocol, config, clean_flow, selection, classifier, image_set)
+
+
+def _practice_feedback_problems(flow: dict[str, Any], plugin: Protocol) -> dict[str, list[str]]:
+    """Feedback after practice needs practice trials, and practice answers with a right answer."""
+    if not flow.get("practice_feedback"):
+        return {}
+    problems = []
+    if not plugin.supports_practice_feedback:
+        problems.append(
+            f"practice_feedback is not available for the {plugin.name} protocol: its practice "
+            "answers have no right answer to give feedback on (it is available for simulation "
+            "and gt_prediction): switch it off"
+        )
+    if not flow.get("practice_trials"):
+        problems.append("practice_feedback needs practice trials: set practice_trials to 1 or more")
+    return {"flow.practice_feedback": problems} if problems else {}
 
 
 def _check_title(title: str) -> str:

@@ -39,7 +39,12 @@ from studies.services.participants import (
     questions_for,
     trial_show,
 )
-from studies.services.responses import response_submit
+from studies.services.responses import (
+    FEEDBACK_PAGE,
+    current_feedback,
+    feedback_continue,
+    response_submit,
+)
 
 RESERVED_FIELDS = {"csrfmiddlewaretoken", "page", "trial", "idempotency_key", "rt_ms"}
 
@@ -128,6 +133,8 @@ def _submit(request: HttpRequest, participant: Participant) -> HttpResponseBase:
                 idempotency_key=request.POST.get("idempotency_key", ""),
             )
             participant = result.participant
+        elif page_name == FEEDBACK_PAGE:
+            participant = feedback_continue(participant=participant)
         else:
             data = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
             participant = participant_page_submit(
@@ -178,6 +185,8 @@ def _render(
             idempotency_key=uuid.uuid4().hex,
         )
         return render(request, "participant/trial.html", context, status=status)
+    if participant.page == FEEDBACK_PAGE:  # only ever after the answer is stored
+        context["data"] = current_feedback(participant) or {"message": ""}
     if participant.page in ("demographics", "questionnaire", "comprehension"):
         questions = questions_for(study, participant.page)
         context["form"] = answers_form(questions, request.POST if error else None)
