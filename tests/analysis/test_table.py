@@ -124,7 +124,7 @@ def test_a_preference_trial_may_compare_several_pairs_but_each_once():
     ]
     prepared = validate_table("preference", pd.DataFrame(rows))
     assert len(prepared.data) == 6
-    twice = pd.DataFrame(rows + [rows[0]])
+    twice = pd.DataFrame([*rows, rows[0]])
     with pytest.raises(
         TableError, match="share a \\(participant_id, trial_index, method_a, method_b\\)"
     ):
