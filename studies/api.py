@@ -36,7 +36,6 @@ from studies.services.participants import (
 )
 from studies.services.responses import (
     FEEDBACK_PAGE,
-    current_feedback,
     feedback_continue,
     response_feedback,
     response_submit,
@@ -347,16 +346,13 @@ def _state(participant: Participant) -> dict[str, Any]:
     trial = current_trial(participant)
     if trial is not None:
         trial_show(participant=participant, trial=trial)
-    page_data = presenters.page_data(participant) if trial is None else {}
-    if participant.page == FEEDBACK_PAGE:  # only ever after the practice answer is stored
-        page_data = current_feedback(participant) or {}
     return {
         "code": participant.code,
         "page": participant.page,
         "progress": presenters.progress_percent(participant),
         "page_url": reverse("studies:participant-page", args=[participant.code]),
         "trial": presenters.trial_payload(participant, trial) if trial else None,
-        "page_data": page_data,
+        "page_data": presenters.page_data(participant) if trial is None else {},
     }
 
 

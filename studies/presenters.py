@@ -97,6 +97,10 @@ def page_data(participant: Participant) -> dict[str, Any]:
         return completion(participant)
     if page == "screened_out":
         return screen_out(participant)
+    if page == "feedback":  # only ever reached after the practice answer is stored
+        from studies.services.responses import current_feedback
+
+        return current_feedback(participant) or {}
     return {}
 
 

@@ -41,7 +41,6 @@ from studies.services.participants import (
 )
 from studies.services.responses import (
     FEEDBACK_PAGE,
-    current_feedback,
     feedback_continue,
     response_submit,
 )
@@ -185,8 +184,6 @@ def _render(
             idempotency_key=uuid.uuid4().hex,
         )
         return render(request, "participant/trial.html", context, status=status)
-    if participant.page == FEEDBACK_PAGE:  # only ever after the answer is stored
-        context["data"] = current_feedback(participant) or {"message": ""}
     if participant.page in ("demographics", "questionnaire", "comprehension"):
         questions = questions_for(study, participant.page)
         context["form"] = answers_form(questions, request.POST if error else None)
