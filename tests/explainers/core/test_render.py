@@ -196,6 +196,87 @@ def test_png_round_trips_pixels() -> None:
     assert _decode(render.to_png(gray)).mode == "L"
 
 
+@pytest.mark.parametrize("shape", [(9, 13), (9, 13, 3), (9, 13, 4), (1, 1, 3), (300, 2)])
+def test_encode_png_round_trips_every_colour_type(shape: tuple[int, ...]) -> None:
+    pixels = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
+    data = render.encode_png(pixels)
+    decoded = _decode(data)
+    channels = 1 if len(shape) == 2 else shape[2]
+    assert decoded.mode == {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+    assert np.array_equal(np.asarray(decoded), pixels)
+    assert _chunks_intact(data)
+
+
+def _chunks_intact(data: bytes) -> bool:
+    """Every chunk's CRC-32 matches (Pillow does not check the CRC of IDAT)."""
+    import struct
+    import zlib
+
+    position, kinds = 8, []
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        body = data[position + 8 : position + 8 + length]
+        (crc,) = struct.unpack(">I", data[position + 8 + length : position + 12 + length])
+        if zlib.crc32(kind + body) != crc:
+            return False
+        kinds.append(kind)
+        position += 12 + length
+    return kinds[0] == b"IHDR" and kinds[-1] == b"IEND"
+
+
+def test_encode_png_palette_is_lossless_and_refuses_bad_input() -> None:
+    table = render.colormap_lut("viridis")
+    index = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    decoded = _decode(render.encode_png(index, palette=table))
+    assert decoded.mode == "P"
+    assert np.array_equal(np.asarray(decoded.convert("RGB")), table[index])
+    with pytest.raises(ValueError, match="beyond the 4 colours"):
+        render.encode_png(index, palette=table[:4])
+    with pytest.raises(ValueError, match="uint8"):
+        render.encode_png(np.zeros((4, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="channels"):
+        render.encode_png(np.zeros((4, 4, 2), dtype=np.uint8))
+    with pytest.raises(ValueError, match="palette"):
+        render.encode_png(np.zeros((4, 4, 3), dtype=np.uint8), palette=table)
+
+
+@pytest.mark.parametrize("cmap", ["viridis", "jet"])
+def test_rendered_pngs_have_the_pixels_of_overlay_and_heatmap_image(cmap: str) -> None:
+    image = _image(64, 48)
+    saliency = _map(7, 7, seed=5)
+    overlay_png, heatmap_png = render.rendered_pngs(image, saliency, opacity=0.4, cmap=cmap)
+    assert np.array_equal(
+        np.asarray(_decode(overlay_png)), np.asarray(render.overlay(image, saliency, 0.4, cmap))
+    )
+    heat = _decode(heatmap_png)
+    assert heat.mode == "P" and heat.size == (64, 48)
+    assert np.array_equal(
+        np.asarray(heat.convert("RGB")),
+        np.asarray(render.heatmap_image(saliency, image.size, cmap)),
+    )
+    assert render.rendered_pngs(image.copy(), saliency.clone(), 0.4, cmap) == (
+        overlay_png,
+        heatmap_png,
+    )
+
+
+def test_rendered_pngs_batch_gives_the_bytes_of_rendered_pngs() -> None:
+    images = [_image(32, 24), _image(32, 24).rotate(180), _image(32, 24).convert("L")]
+    maps = torch.stack([_map(5, 6, seed=s) for s in (1, 2, 3)])
+    maps[2] = 0.0  # a constant map renders as the colour map's first entry
+    expected = [render.rendered_pngs(i, m, 0.3, "jet") for i, m in zip(images, maps, strict=True)]
+    assert render.rendered_pngs_batch(images, maps, 0.3, "jet") == expected
+    assert render.rendered_pngs_batch(images, maps.numpy(), 0.3, "jet") == expected
+    mixed = [_image(32, 24), _image(20, 20)]  # sizes differ: rendered one by one
+    assert render.rendered_pngs_batch(mixed, maps[:2]) == [
+        render.rendered_pngs(i, m) for i, m in zip(mixed, maps[:2], strict=True)
+    ]
+    with pytest.raises(ValueError, match="2 maps for 3 images"):
+        render.rendered_pngs_batch(images, maps[:2])
+    assert render.rendered_pngs_batch([], []) == []
+
+
 def test_side_by_side_overlays_share_one_scale() -> None:
     image = _image(20, 20)
     strong, weak = _map(seed=3) * 10, _map(seed=3)
