@@ -50,6 +50,17 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
+def _pil_list(images: Sequence[Image.Image] | Image.Image) -> list[Image.Image]:
+    if isinstance(images, Image.Image):
+        images = [images]
+    if not images:
+        raise ExplainerInputError("images", "give at least one image")
+    for image in images:
+        if not isinstance(image, Image.Image):
+            raise ExplainerInputError("images", f"expected PIL images, got {type(image).__name__}")
+    return list(images)
+
+
 @dataclass(frozen=True)
 class ImagePreprocess:
     """Resize the shorter side to ``resize_size`` (bilinear, PIL, antialiased), centre-crop
@@ -78,7 +89,11 @@ class ImagePreprocess:
         return image.crop((left, top, left + self.crop_size, top + self.crop_size))
 
     def __call__(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        pixels = np.stack([np.array(self.view(image), dtype=np.uint8) for image in images])
+        return self.from_views([self.view(image) for image in images])
+
+    def from_views(self, views: Sequence[Image.Image]) -> torch.Tensor:
+        """N×3×H×W model inputs of images already resized and cropped by :meth:`view`."""
+        pixels = np.stack([np.asarray(view, dtype=np.uint8) for view in views])
         x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div_(255.0)
         mean = torch.tensor(self.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.std).view(1, 3, 1, 1)
@@ -328,19 +343,20 @@ class Classifier:
 
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """N×3×H×W model inputs of a list of PIL images, on the classifier's device."""
-        if isinstance(images, Image.Image):
-            images = [images]
-        if not images:
-            raise ExplainerInputError("images", "give at least one image")
-        for image in images:
-            if not isinstance(image, Image.Image):
-                raise ExplainerInputError(
-                    "images", f"expected PIL images, got {type(image).__name__}"
-                )
-        x = self._preprocess(list(images))
+        x = self._preprocess(_pil_list(images))
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
             raise ExplainerInputError("preprocess", "must return an N×3×H×W tensor")
         return x.to(self.device, torch.float32)
+
+    def preprocess_with_views(
+        self, images: Sequence[Image.Image]
+    ) -> tuple[torch.Tensor, list[Image.Image]]:
+        """``(preprocess(images), [view(image) for image in images])``, resizing and cropping each
+        image once with the standard preprocessing (overlays are drawn on the views)."""
+        if not isinstance(self._preprocess, ImagePreprocess):
+            return self.preprocess(images), [self.view(image) for image in _pil_list(images)]
+        views = [self._preprocess.view(image) for image in _pil_list(images)]
+        return self._preprocess.from_views(views).to(self.device, torch.float32), views
 
     def view(self, image: Image.Image) -> Image.Image:
         """The image as the model sees it (resized and cropped), for overlays; unchanged when a

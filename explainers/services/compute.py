@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 from explainers.models import Classifier, FaithfulnessScore, Image, Prediction, SaliencyMap
-from explainers.runtime import core_classifier
+from explainers.runtime import core_classifier, model_inputs
 from explainers.services import map_storage
 from explainers.services.image_validation import ALLOWED_FORMATS
 from explainers.services.parameters import (
@@ -65,7 +65,7 @@ def ensure_predictions(
     missing = [image for image in images if image.pk not in existing]
     if missing:
         clf = core_classifier(classifier)
-        x = clf.preprocess([_open_rgb(image) for image in missing])
+        _, x = model_inputs(classifier, missing, _open_rgb)
         probabilities = clf.probabilities(x).float().cpu()
         values, indices = torch.topk(probabilities, k=min(top_k, probabilities.shape[1]), dim=1)
         predictions_save(
@@ -112,11 +112,10 @@ def compute_maps_and_scores(
     metrics: Sequence[str],
 ) -> tuple[int, int]:
     """Compute the missing maps, then the missing scores, for one method on a batch of images."""
-    import torch
 
     from explainers import core
     from explainers.core import render
-    from explainers.services.precompute import save_map_row, save_scores
+    from explainers.services.precompute import save_map_rows, save_scores
 
     parameters = parameters_for(method, options)
     parameters_hash = canonical_hash(parameters)
@@ -134,8 +133,7 @@ def compute_maps_and_scores(
     clf = core_classifier(classifier)
     created = 0
     if todo:
-        pictures = {image.pk: _open_rgb(image) for image, _ in todo}
-        x = clf.preprocess([pictures[image.pk] for image, _ in todo])
+        views, x = model_inputs(classifier, [image for image, _ in todo], _open_rgb)
         started = time.perf_counter()
         maps = core.explain(
             clf, x, method, targets=[cls for _, cls in todo], **parameters, **runtime
@@ -143,30 +141,31 @@ def compute_maps_and_scores(
         seconds = (time.perf_counter() - started) / len(todo)
         versions = _versions()
         device = str(getattr(clf, "device", "cpu"))
-        for (image, cls), saliency in zip(todo, maps, strict=True):
+        rows = []
+        pngs = render.rendered_pngs_batch(views, maps)
+        for (image, cls), saliency, (overlay, heatmap) in zip(todo, maps, pngs, strict=True):
             stem = map_storage.opaque_name(image.uid, classifier.uid, method, cls, parameters_hash)
-            view = clf.view(pictures[image.pk]) if hasattr(clf, "view") else pictures[image.pk]
-            overlay = render.to_png(render.overlay(view, torch.from_numpy(saliency)))
-            heatmap = render.to_png(render.heatmap_image(torch.from_numpy(saliency), view.size))
-            row = save_map_row(
-                image=image,
-                classifier=classifier,
-                method=method,
-                target_class=cls,
-                parameters=parameters,
-                parameters_hash=parameters_hash,
-                raw=map_storage.save_bytes(
-                    "maps/raw", "npy", map_storage.encode_raw(saliency), stem
-                ),
-                overlay=map_storage.save_bytes("maps/overlay", "png", overlay, stem),
-                heatmap=map_storage.save_bytes("maps/heatmap", "png", heatmap, stem),
-                height=saliency.shape[0],
-                width=saliency.shape[1],
-                device=device,
-                seconds=seconds,
-                versions=versions,
+            rows.append(
+                SaliencyMap(
+                    image=image,
+                    classifier=classifier,
+                    method=method,
+                    target_class=cls,
+                    parameters=parameters,
+                    parameters_hash=parameters_hash,
+                    raw=map_storage.save_bytes(
+                        "maps/raw", "npy", map_storage.encode_raw(saliency), stem
+                    ),
+                    overlay=map_storage.save_bytes("maps/overlay", "png", overlay, stem),
+                    heatmap=map_storage.save_bytes("maps/heatmap", "png", heatmap, stem),
+                    height=saliency.shape[0],
+                    width=saliency.shape[1],
+                    device=device,
+                    seconds=seconds,
+                    versions=versions,
+                )
             )
-            created += row is not None
+        created = save_map_rows(rows)
     scores = _compute_missing_scores(clf, classifier, method, parameters_hash, images, metrics)
     return created, save_scores(scores) if scores else 0
 
@@ -200,7 +199,7 @@ def _compute_missing_scores(
         todo = [m for m in maps if m.pk not in scored]
         if not todo:
             continue
-        x = clf.preprocess([_open_rgb(m.image) for m in todo])
+        _, x = model_inputs(classifier, [m.image for m in todo], _open_rgb)
         saliency = torch.from_numpy(np.stack([map_storage.load_raw(str(m.raw.name)) for m in todo]))
         values = core.faithfulness(
             clf, x, saliency, metric, targets=[m.target_class for m in todo]

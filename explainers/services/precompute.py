@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -122,8 +122,9 @@ def precompute_job_dispatch(*, job_id: int) -> list[int]:
             image_ids = list(job.image_set.images.order_by("id").values_list("id", flat=True))
             PrecomputeUnit.objects.bulk_create(
                 PrecomputeUnit(job=job, method=method, image_ids=image_ids[i : i + job.batch_size])
-                for method in job.methods
+                # batch-major: a batch's methods run one after another and share decoded images
                 for i in range(0, len(image_ids), job.batch_size)
+                for method in job.methods
             )
             job.total = len(image_ids) * len(job.methods)
         if job.state == PrecomputeJob.State.PENDING:
@@ -132,7 +133,9 @@ def precompute_job_dispatch(*, job_id: int) -> list[int]:
         job.heartbeat_at = timezone.now()
         job.save()
         queued = list(
-            job.units.filter(state=PrecomputeUnit.State.QUEUED).values_list("id", flat=True)
+            job.units.filter(state=PrecomputeUnit.State.QUEUED)
+            .order_by("id")
+            .values_list("id", flat=True)
         )
         _finish_if_complete(job)
     return queued
@@ -250,17 +253,25 @@ def _finish_if_complete(job: PrecomputeJob) -> None:
     job.save(update_fields=["state", "finished_at"])
 
 
-def save_map_row(**fields: object) -> SaliencyMap | None:
-    """Insert a map row; None when another delivery of the same work inserted it first.
+def save_map_rows(rows: list[SaliencyMap]) -> int:
+    """Insert map rows in one statement; a row that another delivery of the same work inserted
+    first is skipped (unique key). Returns how many rows this call inserted.
 
     File names derive from the map's unique key, so the loser's files are the winner's files
     (same names, same content): nothing is left behind and nothing is deleted.
     """
-    try:
-        with transaction.atomic():
-            return SaliencyMap.objects.create(**fields)
-    except IntegrityError:
-        return None
+    if not rows:
+        return 0
+    same = SaliencyMap.objects.filter(
+        classifier_id=rows[0].classifier_id,
+        method=rows[0].method,
+        parameters_hash=rows[0].parameters_hash,
+        image_id__in={r.image_id for r in rows},
+    )
+    with transaction.atomic():
+        before = same.count()
+        SaliencyMap.objects.bulk_create(rows, ignore_conflicts=True)
+        return same.count() - before
 
 
 def save_scores(rows: list[FaithfulnessScore]) -> int:

@@ -6,6 +6,7 @@ import io
 import re
 
 import pytest
+import torch
 from PIL import Image as PILImage
 
 from explainers.models import (
@@ -119,6 +120,83 @@ def test_job_computes_everything_once_and_a_rerun_computes_nothing(
         "scores": set(FaithfulnessScore.objects.values_list("id", "value")),
         "predictions": set(Prediction.objects.values_list("id", "created_at")),
     }
+
+
+def test_a_batch_runs_its_methods_one_after_another_and_decodes_each_image_once(
+    image_set, classifier, django_capture_on_commit_callbacks, monkeypatch
+):
+    from explainers import runtime
+    from explainers.services import compute
+
+    opened: list[int] = []
+    real_open = compute._open_rgb
+
+    def counting_open(image):
+        opened.append(image.pk)
+        return real_open(image)
+
+    monkeypatch.setattr(compute, "_open_rgb", counting_open)
+    runtime.forget_inputs()
+    job = run_job(
+        django_capture_on_commit_callbacks,
+        classifier=classifier,
+        image_set=image_set,
+        methods=["gradcam", "gradient"],
+        metrics=["dauc"],
+        batch_size=2,
+    )
+    assert job.state == PrecomputeJob.State.DONE, job.errors
+    units = list(job.units.order_by("id").values_list("method", "image_ids"))
+    ids = sorted(Image.objects.values_list("id", flat=True))
+    assert [m for m, _ in units] == ["gradcam", "gradient", "gradcam", "gradient"]
+    assert [i for _, i in units] == [ids[:2], ids[:2], ids[2:], ids[2:]]
+    # predictions, two methods and their scores: every image decoded once for all of them
+    assert sorted(opened) == sorted(Image.objects.values_list("id", flat=True))
+
+
+def test_model_inputs_follow_the_file_and_stay_bounded(image_set, classifier, monkeypatch):
+    from explainers import runtime
+    from explainers.services.compute import _open_rgb
+
+    runtime.forget_inputs()
+    images = list(Image.objects.order_by("id"))
+    loads: list[int] = []
+
+    def load(image):
+        loads.append(image.pk)
+        return _open_rgb(image)
+
+    views, x = runtime.model_inputs(classifier, images, load)
+    assert x.shape == (3, 3, 224, 224) and [v.size for v in views] == [(224, 224)] * 3
+    again_views, again_x = runtime.model_inputs(classifier, images[::-1], load)
+    assert len(loads) == 3 and again_views == views[::-1]
+    assert torch.equal(again_x, x.flip(0))
+    images[0].sha256 = "0" * 64  # another file under the same row: never the kept input
+    runtime.model_inputs(classifier, images[:1], load)
+    assert len(loads) == 4
+    monkeypatch.setattr(runtime, "INPUT_CACHE_SIZE", 2)
+    runtime.model_inputs(classifier, images, load)
+    assert len(runtime._inputs) == 2
+
+
+def test_map_rows_inserted_by_another_delivery_are_not_inserted_again(
+    image_set, classifier, django_capture_on_commit_callbacks
+):
+    from explainers.services.precompute import save_map_rows
+
+    run_job(
+        django_capture_on_commit_callbacks,
+        classifier=classifier,
+        image_set=image_set,
+        methods=["gradcam"],
+        batch_size=3,
+    )
+    stored = list(SaliencyMap.objects.order_by("id"))
+    fields = [f.attname for f in SaliencyMap._meta.concrete_fields if f.attname != "id"]
+    copies = [SaliencyMap(**{name: getattr(m, name) for name in fields}) for m in stored]
+    assert save_map_rows(copies) == 0
+    assert list(SaliencyMap.objects.order_by("id")) == stored
+    assert save_map_rows([]) == 0
 
 
 def test_a_failing_unit_is_recorded_and_the_rest_of_the_job_goes_on(

@@ -51,6 +51,34 @@ def test_preprocess_checks_its_images(tiny):
     assert tiny.view(picture).size == (16, 16)
 
 
+def test_preprocess_with_views_equals_preprocess_and_view(tiny):
+    rng = np.random.default_rng(4)
+    pictures = [
+        Image.fromarray(rng.integers(0, 256, (30, 45, 3), dtype=np.uint8)),
+        Image.new("L", (20, 50), 90),
+    ]
+    x, views = tiny.preprocess_with_views(pictures)
+    assert torch.equal(x, tiny.preprocess(pictures))
+    for view, picture in zip(views, pictures, strict=True):
+        assert view.mode == "RGB"
+        assert np.array_equal(np.asarray(view), np.asarray(tiny.view(picture)))
+    with pytest.raises(core.ExplainerInputError, match=r"^images:"):
+        tiny.preprocess_with_views([])
+
+
+def test_preprocess_with_views_keeps_a_custom_preprocess():
+    from tests.explainers.core.conftest import TinyNet
+
+    def preprocess(images):
+        return torch.zeros(len(images), 3, 16, 16)
+
+    clf = core.Classifier(TinyNet(), preprocess=preprocess, input_size=16, device="cpu")
+    picture = Image.new("RGB", (40, 30), 7)
+    x, views = clf.preprocess_with_views([picture])
+    assert torch.equal(x, torch.zeros(1, 3, 16, 16))
+    assert views[0].size == (40, 30)  # a custom preprocess has no view: the image itself
+
+
 def test_outputs(tiny, tiny_images):
     x = tiny_images(3, 16)
     logits = tiny.logits(x)
