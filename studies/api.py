@@ -24,10 +24,11 @@ from studies.export import StudyExport
 from studies.models import Participant, Study
 from studies.protocols import get_protocol, protocols
 from studies.recruitment import parse_arrival
-from studies.selectors import can_edit, current_trial, monitor, participant_by_code
+from studies.selectors import can_edit, current_trial, monitor
 from studies.services.analysis import analysis_request, run_files
 from studies.services.events import event_log
 from studies.services.participants import (
+    participant_for_request,
     participant_page_submit,
     participant_start,
     participant_touch,
@@ -381,7 +382,7 @@ class ParticipantView(_ParticipantAPI):
     @extend_schema(responses={200: s.ParticipantStateOut})
     def get(self, request: Request, code: str) -> Response:
         """The current page, and the current trial's content on trial pages."""
-        participant = participant_by_code(code)
+        participant = participant_for_request(code)
         participant_touch(participant=participant)
         return Response(_state(participant))
 
@@ -391,7 +392,7 @@ class PageView(_ParticipantAPI):
     def post(self, request: Request, code: str, page: str) -> Response:
         """Submit a non-trial page: consent, demographics, instructions, questionnaire, debrief,
         or ``feedback`` (Continue after the feedback on a practice answer; no answers)."""
-        participant = participant_by_code(code)
+        participant = participant_for_request(code)
         data = s.PageIn(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -415,7 +416,7 @@ class ResponseView(_ParticipantAPI):
 
         With practice feedback on, a practice answer's reply carries its ``feedback`` (and
         ``page`` is ``feedback``): built from the stored answer, never sent before it."""
-        participant = participant_by_code(code)
+        participant = participant_for_request(code)
         data = s.ResponseIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data

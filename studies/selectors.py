@@ -55,10 +55,11 @@ def current_trial(participant: Participant) -> Trial | None:
     return Trial.objects.filter(participant=participant, index=participant.n_answered).first()
 
 
-def asset_name(participant: Participant, token: str) -> str | None:
-    """The stored file behind an opaque image token of one of the participant's trials."""
+def asset_name(code: str, token: str) -> str | None:
+    """The stored file behind an opaque image token of one of the trials of the participant with
+    session code ``code`` (None for an unknown code or token): one query, no row loaded."""
     assets = (
-        Trial.objects.filter(participant=participant, assets__has_key=token)
+        Trial.objects.filter(participant__code=code, assets__has_key=token)
         .values_list("assets", flat=True)
         .first()
     )

@@ -55,6 +55,11 @@ class Participant(models.Model):
     )
     state = models.CharField(max_length=14, choices=State.choices, default=State.STARTED)
     page = models.CharField(max_length=20, default="consent")
+    planned = models.BooleanField(
+        default=True,
+        help_text="False only between the participant's creation and the storing of their trial "
+        "plan (a start interrupted there is completed by their next request).",
+    )
     n_trials = models.PositiveIntegerField(default=0)
     n_practice = models.PositiveIntegerField(default=0)
     n_answered = models.PositiveIntegerField(default=0)

@@ -24,6 +24,7 @@ from studies.errors import (
 from studies.models import Condition, Participant, Study, Trial
 from studies.questions import DEMOGRAPHICS, clean_answers
 from studies.recruitment import Arrival
+from studies.selectors import participant_by_code
 from studies.services.events import event_log
 from studies.services.plan import plan_trials
 
@@ -96,14 +97,54 @@ def participant_start(
     Raises :class:`NotAccepting`, :class:`AlreadyParticipated` or :class:`StudyFull`.
     """
     try:
-        return _start(
+        participant, created = _start(
             study=study, arrival=arrival, preview=preview, condition=condition, actor=actor
         )
     except IntegrityError:
         # Two first arrivals with the same recruiter id at once: the other one won; resume it.
-        return _start(
+        participant, created = _start(
             study=study, arrival=arrival, preview=preview, condition=condition, actor=actor
         )
+    return participant_plan_ensure(participant=participant), created
+
+
+def participant_for_request(code: str) -> Participant:
+    """The participant of a session code (404 if none), with their trial plan stored."""
+    participant = participant_by_code(code)
+    return participant if participant.planned else participant_plan_ensure(participant=participant)
+
+
+@transaction.atomic
+def participant_plan_ensure(*, participant: Participant) -> Participant:
+    """Build and store the participant's trial plan, once.
+
+    A new participant is committed under the study's row lock (assignment and numbering must see
+    every other arrival); the plan, most of a start's work, is built afterwards under the
+    participant's own lock, so that arrivals do not queue behind each other's plans. A start
+    interrupted between the two (a killed worker, a lost connection) is completed here by the
+    participant's next request.
+    """
+    if participant.planned:
+        return participant
+    locked = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("study", "condition")
+        .get(pk=participant.pk)
+    )
+    if locked.planned:
+        return locked
+    trials = plan_trials(
+        study=locked.study,
+        participant=locked,
+        condition=locked.condition,
+        stimuli=list(locked.study.stimuli.order_by("position")),
+    )
+    Trial.objects.bulk_create(trials)
+    locked.n_trials = len(trials)
+    locked.n_practice = sum(t.kind == Trial.Kind.PRACTICE for t in trials)
+    locked.planned = True
+    locked.save(update_fields=["n_trials", "n_practice", "planned"])
+    return locked
 
 
 @transaction.atomic
@@ -148,17 +189,8 @@ def _start(
         source=Participant.Source.PREVIEW if preview else arrival.source,
         recruiter_hash="" if preview else arrival.recruiter_hash,
         recruitment=dict(arrival.recruitment),
+        planned=False,  # the plan is stored after this transaction: participant_plan_ensure
     )
-    trials = plan_trials(
-        study=study,
-        participant=participant,
-        condition=condition,
-        stimuli=list(study.stimuli.order_by("position")),
-    )
-    Trial.objects.bulk_create(trials)
-    participant.n_trials = len(trials)
-    participant.n_practice = sum(t.kind == Trial.Kind.PRACTICE for t in trials)
-    participant.save(update_fields=["n_trials", "n_practice"])
     event_log(
         study=study,
         participant=participant,

@@ -29,10 +29,10 @@ from studies.recruitment import ARRIVAL_PARAMETERS, parse_arrival
 from studies.selectors import (
     asset_name,
     current_trial,
-    participant_by_code,
     returning_participant,
 )
 from studies.services.participants import (
+    participant_for_request,
     participant_page_submit,
     participant_start,
     participant_touch,
@@ -110,7 +110,7 @@ def take(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def page(request: HttpRequest, code: str) -> HttpResponseBase:
     """The participant's current page; a POST for another page is sent back to the current one."""
-    participant = participant_by_code(code)
+    participant = participant_for_request(code)
     if request.method == "POST":
         return _submit(request, participant)
     participant_touch(participant=participant)
@@ -197,8 +197,7 @@ def _render(
 @require_GET
 def image(request: HttpRequest, code: str, token: str) -> FileResponse:
     """A stimulus image by its opaque token; only for the participant whose trial shows it."""
-    participant = participant_by_code(code)
-    name = asset_name(participant, token)
+    name = asset_name(code, token)
     if name is None or not default_storage.exists(name):
         raise Http404("no such image")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"

@@ -350,6 +350,44 @@ def test_trial_plan_rebuilds_exactly_from_the_stored_seed(client, likert_study):
     ]
 
 
+def test_a_start_interrupted_before_its_plan_is_completed_by_the_next_request(
+    client, likert_study, monkeypatch
+):
+    """The participant row is committed under the study lock, the plan after it: a worker that
+    dies in between leaves a session that the participant's next request plans, once."""
+    from studies.services import participants as service
+
+    real_plan = service.plan_trials
+
+    def dying(**kwargs):
+        raise SystemExit("worker killed while planning")
+
+    monkeypatch.setattr(service, "plan_trials", dying)
+    with pytest.raises(SystemExit):
+        arrive(client, likert_study, **PROLIFIC)
+    participant = Participant.objects.get(study=likert_study)
+    assert not participant.planned and not participant.trials.exists()
+    monkeypatch.setattr(service, "plan_trials", real_plan)
+    url, response = arrive(Client(), likert_study, **PROLIFIC)  # the same person, again
+    assert response.status_code == 302 and code_of(url) == participant.code
+    participant.refresh_from_db()
+    assert participant.planned and participant.n_trials == participant.trials.count() > 0
+    # another interrupted session is planned by its page view, and planning twice adds nothing
+    monkeypatch.setattr(service, "plan_trials", dying)
+    with pytest.raises(SystemExit):
+        arrive(Client(), likert_study, PROLIFIC_PID="6" * 24)
+    monkeypatch.setattr(service, "plan_trials", real_plan)
+    other = Participant.objects.get(study=likert_study, planned=False)
+    assert Client().get(f"/s/{other.code}/").status_code == 200
+    other.refresh_from_db()
+    n_trials = other.trials.count()
+    assert other.planned and n_trials == other.n_trials > 0
+    stale = Participant.objects.get(pk=other.pk)
+    stale.planned = False  # a request that read the row before the plan was stored
+    service.participant_plan_ensure(participant=stale)
+    assert other.trials.count() == n_trials
+
+
 def test_images_are_served_only_to_their_participant_with_cache_headers(client, likert_study):
     url, _ = arrive(client, likert_study)
     participant = walk_to_trials(client, url)

@@ -23,7 +23,7 @@ def test_trial_page_response_and_image_stay_within_their_query_budgets(
         page = client.get(url)
     assert page.status_code == 200
     token = next(iter(participant.trials.get(index=0).assets))
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(1):  # the file name, by session code and token at once
         assert client.get(f"/s/{participant.code}/img/{token}").status_code == 200
     trial = participant.trials.get(index=0)
     value = {item["name"]: 3 for item in trial.shown["items"]}
