@@ -133,6 +133,8 @@ def participant_plan_ensure(*, participant: Participant) -> Participant:
     )
     if locked.planned:
         return locked
+    if locked.condition is None:  # every start assigns one, in the transaction that creates it
+        raise StudyError("this session has no condition; please open the study link again")
     trials = plan_trials(
         study=locked.study,
         participant=locked,
@@ -156,7 +158,9 @@ def _start(
     condition: Condition | None,
     actor: Any,
 ) -> tuple[Participant, bool]:
-    study = Study.objects.select_for_update().get(pk=study.pk)
+    # FOR NO KEY UPDATE: arrivals queue behind each other, but the study's other participants
+    # may still insert rows that reference the study (their FOR KEY SHARE checks do not wait)
+    study = Study.objects.select_for_update(no_key=True).get(pk=study.pk)
     if preview:
         from studies.services.studies import study_stimuli_freeze
 
@@ -275,7 +279,9 @@ def _page_submit(
 ) -> Participant | None:
     """The page submitted, or ``None`` when the session was abandoned and is now timed out."""
     participant = (
-        Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("study")
+        .get(pk=participant.pk)
     )
     study = participant.study
     if session_abandoned(participant):
@@ -406,7 +412,11 @@ def participant_exclude(
 @transaction.atomic
 def participant_time_out(*, participant: Participant) -> Participant:
     """End one abandoned session (if it is still active once locked)."""
-    locked = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+    locked = (
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("study")
+        .get(pk=participant.pk)
+    )
     if locked.state in Participant.ACTIVE_STATES:
         session_expire(locked)
     participant.state, participant.page = locked.state, locked.page

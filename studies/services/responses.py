@@ -93,7 +93,9 @@ def _submit(
     if not isinstance(idempotency_key, str) or not _KEY.match(idempotency_key):
         raise InvalidAnswer("idempotency_key must be 8–64 letters, digits, '-' or '_'")
     participant = (
-        Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("study")
+        .get(pk=participant.pk)
     )
     study = participant.study
     stored = Response.objects.filter(participant=participant, idempotency_key=idempotency_key)
@@ -240,7 +242,9 @@ def feedback_continue(*, participant: Participant) -> Participant:
 @transaction.atomic
 def _feedback_continue(participant: Participant) -> Participant | None:
     participant = (
-        Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("study")
+        .get(pk=participant.pk)
     )
     if session_abandoned(participant):
         session_expire(participant)

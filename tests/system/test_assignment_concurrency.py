@@ -131,3 +131,76 @@ def test_the_same_recruiter_id_arriving_at_once_gets_one_session(services, trans
     assert not errors, errors
     assert len(set(codes)) == 1 and len(codes) == 8
     assert Participant.objects.filter(study=study, recruiter_hash=pseudonym("same")).count() == 1
+
+
+def test_answers_are_not_held_up_by_an_arrival_holding_the_study_lock(
+    services, transactional_db, monkeypatch
+):
+    """A start locks the study's row (FOR NO KEY UPDATE) while it assigns and numbers; the
+    study's other participants must go on answering meanwhile: their locks are on their own
+    rows, and their inserts' foreign-key checks on the study do not wait for that lock."""
+    import time
+
+    from studies.services.participants import participant_page_submit
+    from studies.services.responses import response_submit
+    from tests.studies.helpers import answer_for
+
+    study = _study()
+    participant, _ = participant_start(study=study, arrival=Arrival("prolific", "p1", {}))
+    page = "practice" if participant.n_practice else "trials"
+    Participant.objects.filter(pk=participant.pk).update(page=page)
+    other, _ = participant_start(study=study, arrival=Arrival("prolific", "p2", {}))
+    locked, release = threading.Event(), threading.Event()
+
+    from studies.services import participants as service
+
+    real_assign = service.condition_assign
+
+    def slow_assign(**kwargs):  # runs inside the start's transaction, with the study locked
+        locked.set()
+        release.wait(30)
+        return real_assign(**kwargs)
+
+    monkeypatch.setattr(service, "condition_assign", slow_assign)
+
+    def arrival_in_progress() -> None:
+        try:
+            participant_start(study=study, arrival=Arrival("prolific", "p3", {}))
+        finally:
+            connection.close()
+
+    outcome: dict[str, object] = {}
+
+    def answer_and_consent() -> None:
+        try:
+            fresh = Participant.objects.select_related("study").get(pk=participant.pk)
+            trial = fresh.trials.get(index=0)
+            outcome["answer"] = response_submit(
+                participant=fresh, trial_index=0, value=answer_for(trial), idempotency_key="a" * 12
+            )
+            outcome["consent"] = participant_page_submit(
+                participant=Participant.objects.select_related("study").get(pk=other.pk),
+                page="consent",
+                data={"agree": "yes"},
+            )
+        except BaseException as error:  # reported by the test
+            outcome["error"] = error
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=arrival_in_progress)
+    holder.start()
+    assert locked.wait(10)
+    worker = threading.Thread(target=answer_and_consent)
+    started = time.monotonic()
+    worker.start()
+    worker.join(timeout=10)
+    finished_while_locked = not worker.is_alive()
+    release.set()
+    holder.join(timeout=30)
+    worker.join(timeout=30)
+    assert "error" not in outcome, outcome
+    assert finished_while_locked, (
+        f"the answer waited for the study lock ({time.monotonic() - started:.1f} s)"
+    )
+    assert Participant.objects.get(pk=participant.pk).n_answered == 1
