@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studies.errors import InvalidAnswer, WrongPage
@@ -67,13 +67,16 @@ def response_submit(
     session idle for longer than the study's timeout (an open tab left behind: its cell may have
     gone to someone else) is timed out first and the answer refused with a message saying so.
     """
-    submitted = _submit(
-        participant=participant,
-        trial_index=trial_index,
-        value=value,
-        idempotency_key=idempotency_key,
-        rt_ms=rt_ms,
-    )
+    try:
+        submitted = _submit(
+            participant=participant,
+            trial_index=trial_index,
+            value=value,
+            idempotency_key=idempotency_key,
+            rt_ms=rt_ms,
+        )
+    except IntegrityError:  # response_unique_key: a key of an earlier trial sent for this one
+        raise InvalidAnswer("this idempotency_key was already used for another trial") from None
     if submitted is None:  # timed out (committed), then refused
         participant.state, participant.page = Participant.State.TIMED_OUT, "expired"
         raise session_expired_error(participant)
@@ -98,12 +101,15 @@ def _submit(
         .get(pk=participant.pk)
     )
     study = participant.study
-    stored = Response.objects.filter(participant=participant, idempotency_key=idempotency_key)
-    previous = stored.select_related("trial").first()
-    if previous is not None:
-        if previous.trial.index != trial_index:
-            raise InvalidAnswer("this idempotency_key was already used for another trial")
-        return Submitted(previous, False, participant)
+    if trial_index != participant.n_answered:  # a retry of a stored answer, or a wrong trial
+        stored = Response.objects.filter(participant=participant, idempotency_key=idempotency_key)
+        previous = stored.select_related("trial").first()
+        if previous is not None:
+            if previous.trial.index != trial_index:
+                raise InvalidAnswer("this idempotency_key was already used for another trial")
+            return Submitted(previous, False, participant)
+    # else no answer to this trial is stored (it would have moved n_answered on, under this
+    # lock), and a key already used for an earlier trial fails the insert (response_unique_key)
     if session_abandoned(participant):
         session_expire(participant)
         return None
@@ -169,7 +175,7 @@ def _submit(
         participant.page = FEEDBACK_PAGE  # feedback first; then _after_practice
     else:
         _after_trial(participant)
-    participant.save()
+    participant.save(update_fields=["n_answered", "last_seen_at", "attention_failures", "page"])
     return Submitted(response, True, participant)
 
 
