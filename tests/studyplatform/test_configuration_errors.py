@@ -177,3 +177,25 @@ def test_a_worker_names_the_unreachable_broker_at_start_up():
         CELERY_BROKER_URL="redis://127.0.0.1:9/0",
     )
     assert "worker start-up: CELERY_BROKER_URL: cannot reach the Celery broker" in result.stderr
+
+
+def test_the_wsgi_application_loads_every_view_before_its_first_request():
+    """A gunicorn worker imports the URL configuration when it starts: a first request that
+    imported the views (and scipy through the analysis) made its participant wait seconds."""
+    env = clean_environment()
+    env.update(production_env(), DJANGO_SETTINGS_MODULE="studyplatform.settings")
+    probe = (
+        "import sys; import studyplatform.wsgi; "
+        "print(all(m in sys.modules for m in ('studies.api', 'studies.views.participant', "
+        "'analysis', 'scipy.stats')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
