@@ -23,5 +23,5 @@ USER app
 EXPOSE 8000
 # The access log names the path only: never the query string (recruiter ids) nor the referer.
 CMD ["gunicorn", "studyplatform.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", \
-     "--access-logfile", "-", \
+     "--preload", "--access-logfile", "-", \
      "--access-logformat", "%(h)s %(t)s %(m)s %(U)s %(H)s %(s)s %(b)s %(M)sms"]

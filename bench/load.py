@@ -385,7 +385,7 @@ def main() -> int:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         server = subprocess.Popen(
             [gunicorn, "studyplatform.wsgi:application", "-b", f"127.0.0.1:{port}",
-             "-w", str(args.workers), "--backlog", "2048", "--timeout", "60"],
+             "-w", str(args.workers), "--preload", "--backlog", "2048", "--timeout", "60"],
             cwd=ROOT, env=env, start_new_session=True,
         )  # fmt: skip
         wait_for_port(port)

@@ -178,3 +178,17 @@ def test_healthcheck_exit_status_follows_the_server(live_server, monkeypatch):
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
     assert main([str(free)]) == 1
+
+
+def test_every_gunicorn_command_preloads_the_application():
+    """Workers forked from a master that loaded the application share its memory and answer
+    their first request at once (bench/load.py runs gunicorn the same way)."""
+    from gunicorn.config import Config
+
+    from tests.security.test_secrets import gunicorn_commands
+
+    commands = gunicorn_commands()
+    assert {"docker-compose.yml:web", "Dockerfile:CMD"} <= set(commands), commands
+    for where, arguments in commands.items():
+        parsed = Config().parser().parse_args(arguments)
+        assert parsed.preload_app, f"{where}: gunicorn without --preload"
