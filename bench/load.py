@@ -8,7 +8,8 @@ participant walks the study as the participant pages do: the study link, consent
 instructions through the HTML forms, then for each trial the trial page (HTML), its images, a
 think time, and the answer as JSON to the participant API with an idempotency key, retried with
 the same key after a network failure or a 5xx; the think time between pages is uniform in
-0.5–1.5 s, as in the profile of DESIGN.md.
+0.5–1.5 s, as in the profile of DESIGN.md (``--think 5,10`` for people who look at each trial
+for several seconds).
 
 It reports p50/p95/p99 latency of the trial page and of the response submit (and of the images
 and the other pages), the request rate and the errors, then checks the database: every
@@ -211,10 +212,13 @@ class Stats:
 
 
 class Client:
-    def __init__(self, port: int, stats: Stats, rng: random.Random) -> None:
+    def __init__(
+        self, port: int, stats: Stats, rng: random.Random, think: tuple[float, float] = (0.5, 1.5)
+    ) -> None:
         self.port = port
         self.stats = stats
         self.rng = rng
+        self.think_range = think
 
     async def request(
         self, kind: str, method: str, path: str, body: bytes = b"", content_type: str = ""
@@ -264,7 +268,7 @@ class Client:
         return status, headers, payload
 
     async def think(self) -> None:
-        await asyncio.sleep(self.rng.uniform(0.5, 1.5))
+        await asyncio.sleep(self.rng.uniform(*self.think_range))
 
 
 async def participant(client: Client, token: str, expected: dict[str, set[int]]) -> None:
@@ -322,14 +326,23 @@ async def participant(client: Client, token: str, expected: dict[str, set[int]])
     client.stats.unexpected.append(f"{code}: did not finish")
 
 
-async def drive(port: int, token: str, n: int, ramp: float, max_seconds: float, seed: int):  # type: ignore[no-untyped-def]
+async def drive(  # type: ignore[no-untyped-def]
+    port: int,
+    token: str,
+    n: int,
+    ramp: float,
+    max_seconds: float,
+    seed: int,
+    think: tuple[float, float],
+):
     stats = Stats()
     expected: dict[str, set[int]] = {}
     rng = random.Random(seed)
 
     async def one(k: int) -> None:
         await asyncio.sleep(ramp * k / n)
-        await participant(Client(port, stats, random.Random(rng.random())), token, expected)
+        client = Client(port, stats, random.Random(rng.random()), think)
+        await participant(client, token, expected)
 
     started = time.perf_counter()
     tasks = [asyncio.create_task(one(k)) for k in range(n)]
@@ -363,6 +376,12 @@ def main() -> int:
     parser.add_argument("--ramp", type=float, default=5.0, help="seconds over which all start")
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--think",
+        type=lambda text: tuple(float(v) for v in text.split(",")),
+        default=(0.5, 1.5),
+        help="think time between pages, uniform in MIN,MAX seconds (default 0.5,1.5)",
+    )
     parser.add_argument("--database-url", help="an existing, empty PostgreSQL database")
     parser.add_argument("--redis-url", help="an existing Redis (only its keys are used)")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -390,7 +409,15 @@ def main() -> int:
         )  # fmt: skip
         wait_for_port(port)
         stats, expected, seconds, unfinished = asyncio.run(
-            drive(port, token, args.participants, args.ramp, args.max_seconds, args.seed)
+            drive(
+                port,
+                token,
+                args.participants,
+                args.ramp,
+                args.max_seconds,
+                args.seed,
+                args.think,
+            )
         )
         env["LOAD_CODES"] = json.dumps(sorted(expected))
         stored = json.loads(django(CHECK, env))
@@ -413,6 +440,7 @@ def main() -> int:
         "participants": args.participants,
         "trials": args.trials,
         "gunicorn_workers": args.workers,
+        "think_seconds": list(args.think),
         "cpus": os.cpu_count(),
         "load_average_before_and_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "seconds": round(seconds, 1),

@@ -1,6 +1,7 @@
 """Pipeline overhead of precompute jobs against the bare engine on the same work (not a test).
 
     .venv/bin/python bench/precompute.py [--images 16] [--methods gradcam,gradient] [--metrics dauc]
+        [--options '{"rise": {"n_masks": 500}}']
 
 Runs in one process on a throw-away SQLite database and media folder, with tasks in-process
 (the broker round trip is measured separately by the system tests). Both sides decode the same
@@ -12,6 +13,7 @@ Reports maps per second and the overhead as a share of the bare compute time (ta
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -29,6 +31,7 @@ def main() -> None:
     parser.add_argument("--metrics", default="")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds of each side")
+    parser.add_argument("--options", type=json.loads, default={}, help="per-method options (JSON)")
     parser.add_argument(
         "--data", type=Path, default=ROOT.parent / "shared" / "data" / "imagenet-sample"
     )
@@ -57,6 +60,7 @@ def main() -> None:
     from explainers.runtime import core_classifier, forget_inputs
     from explainers.services.classifiers import classifier_zoo_ensure
     from explainers.services.image_sets import image_set_import
+    from explainers.services.parameters import parameters_for, runtime_options
     from explainers.services.precompute import precompute_job_create
 
     folder = work / "images"
@@ -75,7 +79,9 @@ def main() -> None:
             x = clf.preprocess(pictures)
             targets = clf.probabilities(x).argmax(dim=1).tolist()
             for method in methods:
-                maps = core.explain(clf, x, method, targets=targets)
+                chosen = args.options.get(method, {})
+                arguments = {**parameters_for(method, chosen), **runtime_options(method, chosen)}
+                maps = core.explain(clf, x, method, targets=targets, **arguments)
                 for metric in metrics:
                     core.faithfulness(clf, x, maps, metric, targets=targets)
         return time.perf_counter() - started
@@ -97,6 +103,7 @@ def main() -> None:
                 methods=methods,
                 metrics=metrics,
                 batch_size=args.batch_size,
+                options=args.options,
             )
         job.refresh_from_db()
         elapsed = time.perf_counter() - started

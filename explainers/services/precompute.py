@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -262,6 +262,12 @@ def save_map_rows(rows: list[SaliencyMap]) -> int:
     """
     if not rows:
         return 0
+    try:
+        with transaction.atomic():  # the usual case: one INSERT of every row
+            SaliencyMap.objects.bulk_create(rows)
+        return len(rows)
+    except IntegrityError:
+        pass
     same = SaliencyMap.objects.filter(
         classifier_id=rows[0].classifier_id,
         method=rows[0].method,

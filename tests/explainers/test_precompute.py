@@ -197,6 +197,10 @@ def test_map_rows_inserted_by_another_delivery_are_not_inserted_again(
     assert save_map_rows(copies) == 0
     assert list(SaliencyMap.objects.order_by("id")) == stored
     assert save_map_rows([]) == 0
+    stored[0].delete()  # one missing, two stored by another delivery: only the missing one
+    again = [SaliencyMap(**{name: getattr(m, name) for name in fields}) for m in stored]
+    assert save_map_rows(again) == 1
+    assert SaliencyMap.objects.count() == len(stored)
 
 
 def test_a_failing_unit_is_recorded_and_the_rest_of_the_job_goes_on(
