@@ -70,7 +70,7 @@ def model_inputs(
     if missing:
         x, views = clf.preprocess_with_views([load(image) for image in missing.values()])
         for key, view, row_x in zip(missing, views, x, strict=True):
-            found[key] = (view, row_x)
+            found[key] = (view, row_x.clone())  # its own storage: evicting it frees it
     with _lock:
         for key in keys:
             _inputs[key] = found[key]

@@ -177,6 +177,9 @@ def test_model_inputs_follow_the_file_and_stay_bounded(image_set, classifier, mo
     monkeypatch.setattr(runtime, "INPUT_CACHE_SIZE", 2)
     runtime.model_inputs(classifier, images, load)
     assert len(runtime._inputs) == 2
+    # each kept input owns its memory (a row of a batch would keep the whole batch alive)
+    storages = {kept.untyped_storage().data_ptr() for _, kept in runtime._inputs.values()}
+    assert len(storages) == 2
 
 
 def test_map_rows_inserted_by_another_delivery_are_not_inserted_again(
