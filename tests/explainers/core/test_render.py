@@ -275,6 +275,10 @@ def test_rendered_pngs_batch_gives_the_bytes_of_rendered_pngs() -> None:
     with pytest.raises(ValueError, match="2 maps for 3 images"):
         render.rendered_pngs_batch(images, maps[:2])
     assert render.rendered_pngs_batch([], []) == []
+    maps[1, 2, 3] = float("nan")  # a stacked batch is checked once, as a whole
+    for batch in (maps, maps.numpy(), list(maps)):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            render.rendered_pngs_batch(images, batch)
 
 
 def test_side_by_side_overlays_share_one_scale() -> None:
