@@ -182,6 +182,8 @@ def _compute_missing_scores(
 
     from explainers import core
 
+    if not metrics:
+        return []
     maps = list(
         SaliencyMap.objects.filter(
             classifier=classifier, method=method, parameters_hash=parameters_hash, image__in=images

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from explainers.models import (
@@ -228,20 +227,22 @@ def _unit_finish(unit_id: int, state: str, *, seconds: float = 0.0, error: str =
         unit.state = state
         unit.error = error[:2000]
         unit.save(update_fields=["state", "error", "updated_at"])
+        # the job row is locked until commit: its counters can be added to in Python
         job = PrecomputeJob.objects.select_for_update().get(pk=unit.job_id)
         count = len(unit.image_ids)
         if state == PrecomputeUnit.State.DONE:
-            job.completed = F("completed") + count
+            job.completed += count
+            changed = ["completed"]
         else:
-            job.failed = F("failed") + count
+            job.failed += count
             job.errors = [
                 *job.errors,
                 {"method": unit.method, "images": unit.image_ids, "error": error[:500]},
             ][-100:]
-        job.compute_seconds = F("compute_seconds") + seconds
+            changed = ["failed", "errors"]
+        job.compute_seconds += seconds
         job.heartbeat_at = timezone.now()
-        job.save()
-        job.refresh_from_db()
+        job.save(update_fields=[*changed, "compute_seconds", "heartbeat_at"])
         _finish_if_complete(job)
 
 
