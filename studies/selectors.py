@@ -28,10 +28,10 @@ def can_edit(user: Any, study: Study) -> bool:
 
 
 def participant_by_code(code: str) -> Participant:
-    participant = Participant.objects.select_related("study", "condition").filter(code=code).first()
-    if participant is None:
-        raise Http404("no such session")
-    return participant
+    try:  # get(), not first(): the code is unique, and first() compiles an ORDER BY per request
+        return Participant.objects.select_related("study", "condition").get(code=code)
+    except Participant.DoesNotExist:
+        raise Http404("no such session") from None
 
 
 def returning_participant(study: Study, recruiter_hash: str) -> Participant | None:
@@ -52,17 +52,17 @@ def current_trial(participant: Participant) -> Trial | None:
         return None
     if participant.n_answered >= participant.n_trials:
         return None
-    return Trial.objects.filter(participant=participant, index=participant.n_answered).first()
+    try:  # (participant, index) is unique
+        return Trial.objects.get(participant=participant, index=participant.n_answered)
+    except Trial.DoesNotExist:
+        return None
 
 
 def asset_name(code: str, token: str) -> str | None:
     """The stored file behind an opaque image token of one of the trials of the participant with
     session code ``code`` (None for an unknown code or token): one query, no row loaded."""
-    assets = (
-        Trial.objects.filter(participant__code=code, assets__has_key=token)
-        .values_list("assets", flat=True)
-        .first()
-    )
+    found = Trial.objects.filter(participant__code=code, assets__has_key=token).order_by()
+    assets = next(iter(found.values_list("assets", flat=True)[:1]), None)  # any one will do
     return None if assets is None else assets.get(token)
 
 

@@ -457,11 +457,14 @@ def participant_touch(*, participant: Participant) -> None:
         participant.last_seen_at = now
 
 
-@transaction.atomic
 def trial_show(*, participant: Participant, trial: Trial) -> None:
     """Stamp the first time a trial is shown (the server side of the response time)."""
-    if trial.shown_at is not None:
-        return
+    if trial.shown_at is None:  # shown before: no transaction, no query
+        _trial_first_show(participant, trial)
+
+
+@transaction.atomic
+def _trial_first_show(participant: Participant, trial: Trial) -> None:
     now = timezone.now()
     if Trial.objects.filter(pk=trial.pk, shown_at__isnull=True).update(shown_at=now):
         trial.shown_at = now
