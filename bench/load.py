@@ -21,6 +21,13 @@ participant's every response stored exactly once. Bounded: --participants, --tri
 
 Targets on the 2-core development machine: 0 lost, 0 duplicated, 0 server errors, p95 < 150 ms
 for the trial page and the submit.
+
+``--ceiling`` measures instead what this machine can serve at all with the same client and the
+same gunicorn: requests per second of a bare WSGI callable (no Django), of a static file served
+by WhiteNoise (before Django's middleware), of Django's home page (the whole middleware stack, a
+template, no query) and of the participant requests of the study, each at a fixed concurrency,
+next to the request rate that ``--participants`` people with ``--think`` offer. No site can keep
+its p95 low when the rate offered is near or above what it serves.
 """
 
 from __future__ import annotations
@@ -355,6 +362,99 @@ async def drive(  # type: ignore[no-untyped-def]
     return stats, expected, time.perf_counter() - started, len(pending)
 
 
+HELLO_WSGI = """
+def application(environ, start_response):
+    body = b"x" * 2000
+    start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", "2000")])
+    return [body]
+"""
+
+
+async def rate(port: int, path: str, concurrency: int, seconds: float) -> dict[str, float]:
+    """Requests per second of ``GET path``, each on a fresh connection, ``concurrency`` at a
+    time for ``seconds``, and the p50/p95 latency at that rate."""
+    stats = Stats()
+    client = Client(port, stats, random.Random(0))
+    deadline = time.perf_counter() + seconds
+
+    async def loop() -> None:
+        while time.perf_counter() < deadline:
+            status, _, _ = await client.request("get", "GET", path)
+            if status != 200:
+                raise RuntimeError(f"GET {path}: {status}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    latencies = percentiles(stats.latencies["get"])
+    return {
+        "requests_per_second": round(stats.requests / (time.perf_counter() - started), 1),
+        "p50_ms": latencies["p50"],
+        "p95_ms": latencies["p95"],
+    }
+
+
+async def ceiling(port: int, token: str, work: Path, args: argparse.Namespace) -> dict[str, object]:
+    """What one participant's trial asks of the server, what the profile offers, and what this
+    machine serves: a bare WSGI callable, a static file, Django's home page, the trial page and
+    an image of the study (fixed concurrency, fresh connection per request, as in the study)."""
+    stats = Stats()
+    client = Client(port, stats, random.Random(0), (0.0, 0.0))
+    _, headers, _ = await client.request(
+        "start", "POST", f"/take/{token}/", b"", "application/x-www-form-urlencoded"
+    )
+    page_url = headers["location"]
+    html = ""
+    for _ in range(10):  # through consent and instructions to the first trial
+        html = (await client.request("page", "GET", page_url))[2].decode()
+        name = _PAGE.search(html)
+        if name is None or name.group(1) in ("practice", "trials"):
+            break
+        form = f"page={name.group(1)}" + ("&agree=yes" if name.group(1) == "consent" else "")
+        await client.request(
+            "form", "POST", page_url, form.encode(), "application/x-www-form-urlencoded"
+        )
+    images = _IMG.findall(html)
+    per_trial = 2 + len(images)  # the trial page, its images, the submit
+    think = sum(args.think) / 2
+    static = "/static/js/participant.js"
+    hello_dir = work / "hello"
+    hello_dir.mkdir(exist_ok=True)
+    (hello_dir / "hello_wsgi.py").write_text(HELLO_WSGI)
+    hello_port = free_port()
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    hello = subprocess.Popen(
+        [gunicorn, "hello_wsgi:application", "-b", f"127.0.0.1:{hello_port}", "-w",
+         str(args.workers), "--backlog", "2048", "--chdir", str(hello_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(hello_port)
+        measured = {"bare WSGI callable (no Django)": await rate(
+            hello_port, "/", args.concurrency, args.seconds)}  # fmt: skip
+    finally:
+        os.killpg(hello.pid, signal.SIGTERM)
+        hello.wait(timeout=30)
+    for label, path in (
+        (f"static file by WhiteNoise ({static})", static),
+        ("Django home page (middleware, template, no query)", "/"),
+        ("trial page of the study (repeated GET)", page_url),
+        ("image of the study (repeated GET)", images[0] if images else static),
+    ):
+        measured[label] = await rate(port, path, args.concurrency, args.seconds)
+    return {
+        "cpus": os.cpu_count(),
+        "gunicorn_workers": args.workers,
+        "concurrency": args.concurrency,
+        "requests_per_trial": per_trial,
+        "profile": {
+            "participants": args.participants,
+            "think_seconds": list(args.think),
+            "offered_requests_per_second": round(args.participants * per_trial / think, 1),
+        },
+        "served": measured,
+    }
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -386,6 +486,13 @@ def main() -> int:
     parser.add_argument("--redis-url", help="an existing Redis (only its keys are used)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--strict", action="store_true", help="exit with 1 when a target is missed")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="measure the request rate this machine serves (see above) instead of the study",
+    )
+    parser.add_argument("--concurrency", type=int, default=50, help="with --ceiling")
+    parser.add_argument("--seconds", type=float, default=10.0, help="with --ceiling, per request")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -408,6 +515,13 @@ def main() -> int:
             cwd=ROOT, env=env, start_new_session=True,
         )  # fmt: skip
         wait_for_port(port)
+        if args.ceiling:
+            result = asyncio.run(ceiling(port, token, work, args))
+            print(json.dumps(result, indent=2))
+            if args.json:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(result, indent=2) + "\n")
+            return 0
         stats, expected, seconds, unfinished = asyncio.run(
             drive(
                 port,
