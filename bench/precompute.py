@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -126,6 +127,12 @@ def main() -> None:
     print(
         f"overhead    : {100 * (t_pipe - t_bare) / t_bare:6.1f} % of the bare compute time "
         f"({1000 * (t_pipe - t_bare) / n_maps:.1f} ms per map; fastest of {args.rounds} rounds)"
+    )
+    paired = sorted(100 * (pipe - bare) / bare for bare, pipe in rounds)  # same conditions
+    print(
+        f"paired      : {statistics.median(paired):6.1f} % median overhead of the {args.rounds} "
+        f"rounds (each pipeline round against the bare round just before it; "
+        f"range {paired[0]:.1f} to {paired[-1]:.1f} %)"
     )
 
 
