@@ -1,7 +1,8 @@
 """Read path of the saliency gallery: an image set's maps side by side by method, with scores.
 
 One page holds a few images; for each image, one map per method (for the model's predicted class
-unless the researcher asks for the ground-truth class) and that map's faithfulness scores. Above
+unless the researcher asks for the ground-truth class), drawn under the presentation convention
+the researcher chooses, and that map's faithfulness scores. Above
 the images, each method's mean score per metric over the whole image set. A fixed number of
 queries per page, whatever the number of images or methods.
 """
@@ -13,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Avg, Count, F
+from django.db.models import Avg, Count, F, QuerySet
 
+from explainers.core.render import DEFAULT, PRESETS, Presentation
 from explainers.models import (
     Classifier,
     FaithfulnessScore,
@@ -23,6 +25,8 @@ from explainers.models import (
     Prediction,
     SaliencyMap,
 )
+from explainers.services.image_sets import true_classes
+from explainers.services.rendering import presentation_query
 
 PER_PAGE = 8
 SHOW_CHOICES = ("all", "misclassified", "correct")
@@ -49,12 +53,13 @@ class Row:
     prediction: Prediction | None
     predicted_name: str
     cells: list[Cell]
+    truth: int | None = None  # the image's true class for the gallery's classifier
 
     @property
     def correct(self) -> bool | None:
-        if self.prediction is None or self.image.label_index is None:
+        if self.prediction is None or self.truth is None:
             return None
-        return self.prediction.predicted_class == self.image.label_index
+        return self.prediction.predicted_class == self.truth
 
 
 @dataclass
@@ -68,7 +73,18 @@ class Gallery:
     page: Page[Any]
     show: str
     target: str
+    presentation: Presentation = DEFAULT
     lower_is_better: frozenset[str] = LOWER_IS_BETTER
+
+    @property
+    def preset(self) -> str:
+        """The preset's name when the presentation is one, else ""."""
+        return next((n for n, p in PRESETS.items() if p == self.presentation), "")
+
+    @property
+    def presentation_query(self) -> str:
+        """The maps' URL query that draws them under the presentation."""
+        return f"preset={self.preset}" if self.preset else presentation_query(self.presentation)
 
 
 def gallery_sources(user: Any) -> list[tuple[Classifier, ImageSet, int]]:
@@ -107,6 +123,7 @@ def gallery_page(
     show: str = "all",
     target: str = "predicted",
     page: str | int = 1,
+    presentation: Presentation = DEFAULT,
 ) -> Gallery | None:
     """The gallery for the chosen (or the fullest) source; None when the user has no maps."""
     if show not in SHOW_CHOICES:
@@ -126,14 +143,20 @@ def gallery_page(
         means[r["saliency_map__method"]][r["metric"]] = r["mean"]
 
     images = image_set.images.order_by("id")
-    if show != "all":
-        labelled = Prediction.objects.filter(
-            classifier=classifier, image__label_index__isnull=False
+    if show != "all":  # label names resolve per classifier (true_classes): compared here
+        truth = true_classes(classifier, image_set.images.only("id", "label", "label_index"))
+        predicted = dict(
+            Prediction.objects.filter(
+                classifier=classifier, image__image_set=image_set
+            ).values_list("image_id", "predicted_class")
         )
-        matches = labelled.filter(predicted_class=F("image__label_index"))
-        chosen_ids = (
-            labelled.exclude(pk__in=matches) if show == "misclassified" else matches
-        ).values("image_id")
+        chosen_ids = [
+            pk
+            for pk, index in truth.items()
+            if index is not None
+            and pk in predicted
+            and (predicted[pk] == index) == (show == "correct")
+        ]
         images = images.filter(pk__in=chosen_ids)
     paginator = Paginator(images, PER_PAGE)
     page_obj = paginator.get_page(page)
@@ -149,11 +172,12 @@ def gallery_page(
     by_key: dict[tuple[int, str, int], SaliencyMap] = {}
     for m in page_maps:
         by_key.setdefault((m.image_id, m.method, m.target_class), m)
+    page_truth = true_classes(classifier, page_images)
     rows = []
     for image in page_images:
         prediction = predictions.get(image.pk)
         if target == "truth":
-            wanted = image.label_index
+            wanted = page_truth[image.pk]
         else:
             wanted = prediction.predicted_class if prediction is not None else None
         cells = []
@@ -163,7 +187,40 @@ def gallery_page(
         name = ""
         if prediction is not None and 0 <= prediction.predicted_class < len(classifier.class_names):
             name = classifier.class_names[prediction.predicted_class]
-        rows.append(Row(image, prediction, name, cells))
+        rows.append(Row(image, prediction, name, cells, page_truth[image.pk]))
     return Gallery(
-        classifier, image_set, methods, metrics, dict(means), rows, page_obj, show, target
+        classifier,
+        image_set,
+        methods,
+        metrics,
+        dict(means),
+        rows,
+        page_obj,
+        show,
+        target,
+        presentation,
     )
+
+
+def presentation_sample_maps(
+    *, maps: QuerySet[SaliencyMap], classifier_id: int, image_set_id: int, methods: list[str]
+) -> list[SaliencyMap]:
+    """One image's maps for the predicted class, one per method, from the image that has the
+    most of ``methods`` (the first such image by id): a preview of a presentation."""
+    rows = list(
+        maps.filter(
+            classifier_id=classifier_id, image__image_set_id=image_set_id, method__in=methods
+        )
+        .filter(
+            image__predictions__classifier_id=classifier_id,
+            target_class=F("image__predictions__predicted_class"),
+        )
+        .order_by("image_id", "id")[:2000]
+    )
+    by_image: dict[int, dict[str, SaliencyMap]] = defaultdict(dict)
+    for row in rows:
+        by_image[row.image_id].setdefault(row.method, row)
+    if not by_image:
+        return []
+    best = max(by_image.values(), key=len)
+    return [best[m] for m in methods if m in best]

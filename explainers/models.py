@@ -106,9 +106,15 @@ class Image(models.Model):
     sha256 = models.CharField(max_length=64)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    # The ground truth as the labels file gave it. A name without an index is resolved against
+    # each classifier's class names when used (explainers.core.labels.true_class), so one image
+    # set serves classifiers with different classes; an index, given or resolved at import
+    # (--classes-of), wins.
     label = models.CharField(max_length=200, blank=True, help_text="Ground-truth class name.")
     label_index = models.IntegerField(
-        null=True, blank=True, help_text="Ground-truth class index in the classifier's classes."
+        null=True,
+        blank=True,
+        help_text="Ground-truth class index (given, or resolved at import with --classes-of).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -141,7 +147,12 @@ class Prediction(models.Model):
 
     @property
     def correct(self) -> bool | None:
-        index = self.image.label_index
+        """Whether the prediction is the image's true class for this classifier (None: no truth).
+        A label name without an index is resolved against the classifier's classes."""
+        from explainers.core.labels import class_lookup, true_class
+
+        lookup = class_lookup(self.classifier.class_names or [])
+        index = true_class(self.image.label, self.image.label_index, lookup)
         return None if index is None else index == self.predicted_class
 
 
@@ -156,6 +167,8 @@ class SaliencyMap(models.Model):
     parameters = models.JSONField(help_text="Resolved method options, as computed.")
     parameters_hash = models.CharField(max_length=64)
     raw = models.FileField(upload_to="maps/raw/", help_text="float16 .npy array, h×w.")
+    # The renders of maps computed before presentations existed (the "legacy" convention); maps
+    # computed since are rendered into MapRender rows and leave these empty.
     overlay = models.FileField(upload_to="maps/overlay/", blank=True)
     heatmap = models.FileField(upload_to="maps/heatmap/", blank=True)
     height = models.PositiveIntegerField()
@@ -176,6 +189,29 @@ class SaliencyMap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} of image {self.image_id} for class {self.target_class}"
+
+
+class MapRender(models.Model):  # noqa: DJ008  (shown through its map)
+    """A map drawn under one presentation convention (``explainers.core.render.Presentation``).
+
+    Made from the stored raw map on the CPU (``default``) queue, never on the GPU path, once per
+    (map, presentation): the key is the presentation's hash, so nothing is rendered twice. The
+    files' names derive from that identity, so a render made twice overwrites itself.
+    """
+
+    saliency_map = models.ForeignKey(SaliencyMap, on_delete=models.CASCADE, related_name="renders")
+    presentation_key = models.CharField(max_length=64)
+    presentation = models.JSONField(help_text="The presentation's settings, as rendered.")
+    image = models.FileField(upload_to="maps/render/", help_text="The stimulus (PNG).")
+    heatmap = models.FileField(upload_to="maps/render/", help_text="The coloured map alone (PNG).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["saliency_map", "presentation_key"], name="map_render_unique"
+            )
+        ]
 
 
 class FaithfulnessScore(models.Model):  # noqa: DJ008  (shown through its map)
@@ -223,12 +259,20 @@ class PrecomputeJob(models.Model):
     metrics = models.JSONField(default=list, help_text="Faithfulness metric names.")
     targets = models.JSONField(default=list, help_text="predicted and/or truth.")
     options = models.JSONField(default=dict, help_text="Per-method options: {method: {...}}.")
+    presentations = models.JSONField(
+        default=list,
+        help_text="Presentations to render each map in, on the CPU queue, once computed.",
+    )
     batch_size = models.PositiveIntegerField(default=8)
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     total = models.PositiveIntegerField(default=0, help_text="Work units (image × method).")
     completed = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list)
+    warnings = models.JSONField(
+        default=list,
+        help_text="What the job was created despite (e.g. labels that name no class), as text.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -17,7 +17,11 @@ Every step is explicit and deterministic (same input → same PNG bytes on the s
 4. **Composition**: :func:`overlay` blends ``(1 − opacity)·image + opacity·heat`` with a constant
    opacity; :func:`heatmap_image` is the heat map alone; :func:`channels_to_rgb` shows up to three
    attention maps as the red, green and blue channels (Fig. 8 of the tutorial).
-5. **PNG** (:func:`to_png`, :func:`encode_png`): pixel data only, no metadata (no time, no text
+5. **Presentations** (:func:`render_batch`): the conventions of
+   :mod:`explainers.core.presentation` (sign, smoothing, percentile/symmetric scaling, opacity
+   that grows with saliency, the heat map alone, the masked photograph), of which the steps above
+   are the :data:`LEGACY` one. Studies render with these.
+6. **PNG** (:func:`to_png`, :func:`encode_png`): pixel data only, no metadata (no time, no text
    chunk, no profile). Every row is written with the PNG "Up" filter and deflated at level 1 by
    ISA-L (``isal``, see :func:`encode_png`). :func:`rendered_pngs`
    writes a map's overlay (RGB) and its heat map as a palette PNG: the heat map's pixels are
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cache
 from typing import Literal
 
@@ -41,6 +46,45 @@ import torch
 import torch.nn.functional as F
 from isal import isal_zlib  # the zlib format, by Intel's ISA-L: several times zlib's speed
 from PIL import Image, ImageDraw
+
+from explainers.core.presentation import (  # re-exported: render is the presentations' home
+    COMPOSITIONS as COMPOSITIONS,
+)
+from explainers.core.presentation import (
+    DEFAULT as DEFAULT,
+)
+from explainers.core.presentation import (
+    DIVERGING_CMAPS as DIVERGING_CMAPS,
+)
+from explainers.core.presentation import (
+    LEGACY as LEGACY,
+)
+from explainers.core.presentation import (
+    PRESETS as PRESETS,
+)
+from explainers.core.presentation import (
+    SCALINGS as SCALINGS,
+)
+from explainers.core.presentation import (
+    SIGNS as SIGNS,
+)
+from explainers.core.presentation import (
+    VISIBILITY_THRESHOLD as VISIBILITY_THRESHOLD,
+)
+from explainers.core.presentation import (
+    Presentation,
+    compose,
+    scaled,
+)
+from explainers.core.presentation import (
+    PresentationSettingError as PresentationSettingError,
+)
+from explainers.core.presentation import (
+    visibility as visibility,
+)
+from explainers.core.presentation import (
+    weights as weights,
+)
 
 MapLike = torch.Tensor | np.ndarray
 NormMode = Literal["per_map", "shared"]
@@ -58,6 +102,7 @@ COLORMAPS: tuple[str, ...] = (
     "turbo",
     "coolwarm",
     "RdBu_r",
+    "Blues",
 )
 
 
@@ -292,39 +337,12 @@ def rendered_pngs_batch(
 ) -> list[tuple[bytes, bytes]]:
     """:func:`rendered_pngs` of each ``(image, map)`` pair, with the same bytes.
 
-    When the images share one size (the model's view) and the maps one shape, normalisation,
-    upsampling, colouring and blending run as batched tensor operations, which use every core;
-    only the PNG encoding is done map by map.
+    The :data:`LEGACY` presentation with this ``opacity`` and ``cmap`` (:func:`render_batch`):
+    images of one size and maps of one shape run as batched tensor operations, which use every
+    core; only the PNG encoding is done map by map.
     """
-    opacity = _check_opacity(opacity)
-    if isinstance(maps, torch.Tensor | np.ndarray) and np.ndim(maps) == 3:
-        stacked = _as_tensor(maps)  # one conversion and one finiteness check for the batch
-        batch = list(stacked)
-    else:
-        batch = [_check_2d(_as_tensor(m)) for m in maps]
-        stacked = None
-    if len(batch) != len(images):
-        raise ValueError(f"maps: {len(batch)} maps for {len(images)} images")
-    sizes = {image.size for image in images}
-    if len(sizes) != 1 or len({tuple(m.shape) for m in batch}) != 1:
-        return [
-            rendered_pngs(image, m, opacity, cmap) for image, m in zip(images, batch, strict=True)
-        ]
-    ((width, height),) = sizes
-    stacked = torch.stack(batch) if stacked is None else stacked
-    index = _indices(_resized(_normalized(stacked, None, "per_map", False), height, width))
-    heat = _packed_lut_tensor(cmap)[index.to(torch.int64)].view(torch.uint8)
-    heat = heat.reshape(len(batch), height, width, 4)[..., :3].to(torch.float32)
-    base = torch.from_numpy(
-        np.stack([np.asarray(i if i.mode == "RGB" else i.convert("RGB")) for i in images])
-    ).to(torch.float32)
-    # round((1 − opacity)·base + opacity·heat), as _blend_arrays, in place: no temporaries
-    mixed = base.mul_(1.0 - opacity).add_(heat.mul_(opacity)).round_().clamp_(0, 255)
-    overlays, indices, table = mixed.to(torch.uint8).numpy(), index.numpy(), _lut(cmap)
-    return [
-        (encode_png(o), encode_png(i, palette=table))
-        for o, i in zip(overlays, indices, strict=True)
-    ]
+    legacy = replace(LEGACY, opacity=_check_opacity(opacity), cmap=cmap)
+    return render_batch(images, maps, legacy)
 
 
 @cache
@@ -488,3 +506,109 @@ def encode_png(pixels: np.ndarray, palette: np.ndarray | None = None) -> bytes:
             struct.pack(">I", isal_zlib.crc32(kind + data) & 0xFFFFFFFF),
         ]
     return b"".join(out)
+
+
+# --- presentation conventions (explainers.core.presentation) ----------------------------------
+
+
+def _photos(images: Sequence[Image.Image]) -> torch.Tensor:
+    return torch.from_numpy(
+        np.stack([np.asarray(i if i.mode == "RGB" else i.convert("RGB")) for i in images])
+    ).to(torch.float32)
+
+
+def presented(
+    images: Sequence[Image.Image], maps: MapLike | Sequence[MapLike], presentation: Presentation
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(pictures N×H×W×3 uint8, colour-table indices N×H×W uint8)`` of same-size images and
+    same-shape maps under ``presentation`` (see :mod:`explainers.core.presentation`)."""
+    if isinstance(maps, torch.Tensor | np.ndarray) and np.ndim(maps) == 3:
+        stacked = _as_tensor(maps)
+    else:
+        stacked = torch.stack([_check_2d(_as_tensor(m)) for m in maps])
+    if stacked.shape[0] != len(images):
+        raise ValueError(f"maps: {stacked.shape[0]} maps for {len(images)} images")
+    if len({image.size for image in images}) != 1:
+        raise ValueError("images: presented() takes images of one size; see render_batch()")
+    width, height = images[0].size
+    shown = _resized(scaled(stacked, presentation), height, width)
+    index = _indices(shown)
+    heat = _packed_lut_tensor(presentation.cmap)[index.to(torch.int64)].view(torch.uint8)
+    heat = heat.reshape(len(images), height, width, 4)[..., :3].to(torch.float32)
+    pictures = compose(_photos(images), shown, heat, presentation)
+    return pictures.numpy(), index.numpy()
+
+
+def render_batch(
+    images: Sequence[Image.Image], maps: MapLike | Sequence[MapLike], presentation: Presentation
+) -> list[tuple[bytes, bytes]]:
+    """``(stimulus PNG, heat-map PNG)`` of each ``(image, map)`` under ``presentation``.
+
+    The stimulus is what a participant sees (RGB at the image's size); the heat map is the
+    coloured scaled map alone, as a palette PNG whose palette is the colour table. Images of one
+    size and maps of one shape are drawn as one batch of tensor operations; the same inputs give
+    the same bytes. :data:`LEGACY` gives the bytes of :func:`rendered_pngs_batch` (opacity 0.5,
+    viridis), i.e. what maps showed before presentations existed.
+    """
+    if isinstance(maps, torch.Tensor | np.ndarray) and np.ndim(maps) == 3:
+        batch = list(_as_tensor(maps))
+    else:
+        batch = [_check_2d(_as_tensor(m)) for m in maps]
+    if len(batch) != len(images):
+        raise ValueError(f"maps: {len(batch)} maps for {len(images)} images")
+    groups: dict[tuple[tuple[int, int], tuple[int, ...]], list[int]] = {}
+    for k, (image, saliency) in enumerate(zip(images, batch, strict=True)):
+        groups.setdefault((image.size, tuple(saliency.shape)), []).append(k)
+    out: list[tuple[bytes, bytes]] = [(b"", b"")] * len(batch)
+    table = _lut(presentation.cmap)
+    for members in groups.values():
+        pictures, indices = presented(
+            [images[k] for k in members], torch.stack([batch[k] for k in members]), presentation
+        )
+        for k, picture, index in zip(members, pictures, indices, strict=True):
+            out[k] = (encode_png(picture), encode_png(index, palette=table))
+    return out
+
+
+def render_image(image: Image.Image, saliency: MapLike, presentation: Presentation) -> Image.Image:
+    """The stimulus of one map under ``presentation`` as a PIL image (the image's size)."""
+    pictures, _ = presented([image], _check_2d(_as_tensor(saliency))[None], presentation)
+    return Image.fromarray(pictures[0], mode="RGB")
+
+
+def legend_labels(presentation: Presentation) -> tuple[str, ...]:
+    """The words at the legend's ends (and middle): what low and high colours mean."""
+    return ("negative", "0", "positive") if presentation.signed else ("low", "high")
+
+
+def legend(presentation: Presentation, length: int = 256, thickness: int = 16) -> Image.Image:
+    """The colour-scale legend of ``presentation``: its colour map from 0 to 1, labelled."""
+    labels = legend_labels(presentation)
+    return colorbar(presentation.cmap, length, thickness, labels=(labels[0], labels[-1]))
+
+
+def map_visibility(image: Image.Image, saliency: MapLike, presentation: Presentation) -> float:
+    """The visibility figure of one map under ``presentation`` (see
+    :mod:`explainers.core.presentation`): the map is drawn over a uniform picture of ``image``'s
+    mean colour, so that the contrast the photograph has of itself (an object against its
+    background) is not counted as the map's, and :func:`visibility` compares that rendering with
+    the uniform picture, ranking the pixels by the sign-transformed map upsampled to the image
+    (before any clipping)."""
+    tensor = _check_2d(_as_tensor(saliency))
+    photo = np.asarray(image.convert("RGB"))
+    mean = np.rint(photo.reshape(-1, 3).mean(axis=0)).astype(np.uint8)
+    flat = Image.fromarray(np.broadcast_to(mean, photo.shape).copy(), mode="RGB")
+    width, height = image.size
+    salience = weights(scaled(tensor[None], _ranking(presentation)), presentation)
+    ranking = _resized(salience, height, width)[0]
+    return visibility(flat, render_image(flat, tensor, presentation), ranking)
+
+
+def _ranking(presentation: Presentation) -> Presentation:
+    """The presentation's sign and smoothing with neither clipping nor a shifted zero: the order
+    of its values is the order of the map's salience as that presentation reads it."""
+    if presentation.signed:
+        return Presentation(
+            sign="signed", scaling="symmetric", smoothing=presentation.smoothing, cmap="RdBu_r"
+        )
+    return Presentation(sign=presentation.sign, scaling="minmax", smoothing=presentation.smoothing)

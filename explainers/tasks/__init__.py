@@ -1,5 +1,6 @@
-"""Celery tasks of the explainers app: ``gpu`` (saliency work, gpu queue) and ``jobs``."""
+"""Celery tasks of the explainers app: ``gpu`` (saliency work, gpu queue), ``jobs`` and ``render``
+(both on the default, CPU queue)."""
 
-from explainers.tasks import gpu, jobs
+from explainers.tasks import gpu, jobs, render
 
-__all__ = ["gpu", "jobs"]
+__all__ = ["gpu", "jobs", "render"]
