@@ -8,7 +8,6 @@ the recorded size, the model's input and what a participant's browser shows are 
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -20,6 +19,7 @@ from django.db import IntegrityError, transaction
 from PIL import Image as PILImage
 from PIL import ImageOps
 
+from explainers.core.labels import class_lookup, true_class, unmatched
 from explainers.models import Classifier, Image, ImageSet
 from explainers.services.image_sources import (
     LABEL_FILE_NAME,
@@ -59,11 +59,6 @@ class ImportReport:
         )
 
 
-def class_key(name: str) -> str:
-    """A class name compared case-insensitively, with ``_``, ``-`` and runs of spaces alike."""
-    return re.sub(r"[\s_-]+", " ", name).strip().casefold()
-
-
 def _label_for(
     name: str, labels: dict[str, Label] | None, class_names: Sequence[str] | None
 ) -> Label:
@@ -74,10 +69,7 @@ def _label_for(
     else:
         label = Label(folder_label(name), None)
     if label.index is None and label.name and class_names:
-        lookup: dict[str, int] = {}
-        for i, c in enumerate(class_names):
-            lookup.setdefault(class_key(c), i)  # the first of two equal names wins
-        label = Label(label.name, lookup.get(class_key(label.name)))
+        label = Label(label.name, true_class(label.name, None, class_lookup(class_names)))
     if (
         label.index is not None
         and class_names
@@ -186,3 +178,21 @@ def image_set_import(
         known.add(valid.sha256)
         report.added.append(source_file.name)
     return report
+
+
+def true_classes(classifier: Classifier, images: Iterable[Image]) -> dict[int, int | None]:
+    """Each image's ground-truth class index for ``classifier``, by image pk (None: no truth).
+
+    Resolved when used, not stored: a label given as a name means the class of that name in
+    *this* classifier's ``class_names`` (:func:`explainers.core.labels.true_class`), so one
+    image set serves classifiers with different classes; an index stored on the image wins.
+    """
+    lookup = class_lookup(classifier.class_names or [])
+    return {image.pk: true_class(image.label, image.label_index, lookup) for image in images}
+
+
+def labels_unmatched(classifier: Classifier, image_set: ImageSet) -> list[tuple[str, str]]:
+    """``(file, label)`` of the images of ``image_set`` whose label names no class of
+    ``classifier`` (and has no index): they have no ground truth for it."""
+    rows = image_set.images.order_by("id").values_list("original_name", "label", "label_index")
+    return unmatched(rows, classifier.class_names or [])
