@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from explainers.core.errors import ExplainerInputError
 from explainers.core.registry import check_seed, method_spec, metric_spec
 from explainers.core.validation import (
     check_classifier,
@@ -49,6 +50,8 @@ def explain(
     resolved = spec.resolve(options)
     seed = check_seed(seed)
     classifier = check_classifier(classifier)
+    if reason := classifier.unsupported_methods().get(method):
+        raise ExplainerInputError("method", f"{method!r} cannot run on {classifier.name}: {reason}")
     x = check_images(classifier, x)
     assert spec.implementation is not None
     implementation = spec.implementation()

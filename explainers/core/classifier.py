@@ -14,6 +14,7 @@ computation.
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -113,7 +114,8 @@ def _probe(network: nn.Module, x: torch.Tensor) -> _Probe:
     shapes: dict[str, tuple[int, ...] | None] = {}
     order: list[str] = []
     handles = []
-    for name, module in network.named_modules():
+    scripted = isinstance(network, torch.jit.ScriptModule)  # no Python hooks on ScriptModules
+    for name, module in [] if scripted else network.named_modules():
         if not name:
             continue
 
@@ -230,6 +232,7 @@ class Classifier:
         self.input_size = input_size
         self.mean, self.std = self._normalisation(preprocess, mean, std)
         self._preprocess, self._view = self._preprocessing(preprocess, resize_size)
+        self.hook_limitation: str | None = None
         self.network, self._owned = self._execution_copy(module)
         self.channels_last = bool(channels_last) and self._owned
         probe_input = _probe_input(input_size, self.device)
@@ -289,6 +292,17 @@ class Classifier:
         return transform, transform.view
 
     def _execution_copy(self, module: nn.Module) -> tuple[nn.Module, bool]:
+        if isinstance(module, torch.jit.ScriptModule):
+            # copy.deepcopy of a loaded ScriptModule yields non-leaf parameters (their
+            # requires_grad flag cannot be changed); a save/load round trip copies it properly.
+            buffer = io.BytesIO()
+            torch.jit.save(module, buffer)
+            buffer.seek(0)
+            scripted = torch.jit.load(buffer, map_location=self.device).eval()
+            for parameter in scripted.parameters():
+                if parameter.is_leaf:
+                    parameter.requires_grad_(False)
+            return scripted, False
         try:
             network = copy.deepcopy(module)
         except Exception:  # some scripted or exotic modules cannot be copied: use them as they are
@@ -297,6 +311,16 @@ class Classifier:
         for parameter in network.parameters():
             parameter.requires_grad_(False)
         return network, True
+
+    def unsupported_methods(self) -> dict[str, str]:
+        """The methods of :data:`explainers.core.METHODS` this classifier cannot run, with why."""
+        from explainers.core.registry import METHODS
+
+        return {
+            name: reason
+            for name, spec in METHODS.items()
+            if (reason := method_limitation(spec.family, name, self.hook_limitation))
+        }
 
     def _class_names(self, class_names: Sequence[str] | None) -> list[str]:
         if class_names is None:
@@ -309,6 +333,10 @@ class Classifier:
         return names
 
     def _target_layer(self, target_layer: str | None, probe: _Probe) -> str | None:
+        if isinstance(self.network, torch.jit.ScriptModule):
+            #: Why the CAM family and hook-based methods cannot run (None: they can).
+            self.hook_limitation = SCRIPTED_HOOK_LIMITATION
+            return None
         if target_layer is None:
             return _suggest(probe)
         find_layer(self.network, target_layer)
@@ -406,3 +434,19 @@ class Classifier:
             f"Classifier({self.name}, classes={self.num_classes}, target_layer="
             f"{self.target_layer!r}, device={self.device})"
         )
+
+
+SCRIPTED_HOOK_LIMITATION = (
+    "a TorchScript model does not support Python forward hooks, so its layers' outputs cannot "
+    "be captured (CAM family, guided backpropagation); upload a state_dict with its architecture "
+    "for these methods"
+)
+#: Methods that capture or rewrite layers with Python hooks (all of the CAM family, and these).
+HOOKED_METHODS = frozenset({"guided_backprop"})
+
+
+def method_limitation(family: str, method: str, hook_limitation: str | None) -> str | None:
+    """Why ``method`` of ``family`` cannot run under ``hook_limitation`` (None: it can)."""
+    if hook_limitation and (family == "cam" or method in HOOKED_METHODS):
+        return hook_limitation
+    return None

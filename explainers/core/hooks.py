@@ -39,7 +39,9 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 def frozen_parameters(module: nn.Module) -> Iterator[nn.Module]:
     """Set ``requires_grad=False`` on every parameter (no weight gradients are ever needed);
     restore each flag after."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
+    # Parameters of a loaded TorchScript module may be non-leaf tensors whose flag cannot be
+    # changed; they are left as they are (gradients then also flow to them, which is harmless).
+    flags = [(p, p.requires_grad) for p in module.parameters() if p.is_leaf]
     for p, _ in flags:
         p.requires_grad_(False)
     try:

@@ -93,6 +93,26 @@ def _load_module(data: bytes, source: str, architecture: str) -> Any:
     return module
 
 
+def _check_target_layer(module: Any, source: str, target_layer: str, input_size: int) -> None:
+    """The CAM family's layer must exist and give N×K×h×w feature maps once per forward pass
+    (checked by the core's probe pass); a TorchScript model runs no hooks, so takes none."""
+    from explainers.core import Classifier as CoreClassifier
+    from explainers.core import ExplainerInputError
+    from explainers.core.classifier import SCRIPTED_HOOK_LIMITATION
+
+    if source == Classifier.Source.TORCHSCRIPT:
+        raise ClassifierError(
+            f"target_layer: leave it empty for a TorchScript model: {SCRIPTED_HOOK_LIMITATION}"
+        )
+    try:
+        CoreClassifier(module, target_layer=target_layer, input_size=input_size, device="cpu")
+    except ExplainerInputError as error:
+        message = str(error)
+        raise ClassifierError(
+            message if error.argument == "target_layer" else f"target_layer: {message}"
+        ) from None
+
+
 def classifier_upload(
     *,
     owner: Any,
@@ -133,6 +153,8 @@ def classifier_upload(
         raise ClassifierError(
             f"class_names: {len(class_names)} names for a model with {output.shape[1]} outputs"
         )
+    if target_layer:
+        _check_target_layer(module, source, target_layer, input_size)
     digest = hashlib.sha256(data).hexdigest()
     with transaction.atomic():
         row = Classifier(

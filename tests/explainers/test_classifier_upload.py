@@ -143,3 +143,39 @@ def test_state_dict_that_does_not_fit_the_architecture(media_root, owner):
             class_names=["a", "b", "c"],
             input_size=32,
         )
+
+
+def test_state_dict_upload_checks_its_target_layer(media_root, owner, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, __name__, sys.modules[__name__])
+    arguments = {
+        "owner": owner,
+        "data": saved(TinyNet().state_dict()),
+        "source": "state_dict",
+        "architecture": ARCH,
+        "class_names": ["a", "b", "c"],
+        "input_size": 32,
+    }
+    with pytest.raises(ClassifierError, match=r"target_layer: .*nowhere"):
+        classifier_upload(name="no-layer", target_layer="nowhere", **arguments)
+    with pytest.raises(ClassifierError, match=r"target_layer: 'head' outputs .* not N×K×h×w"):
+        classifier_upload(name="flat", target_layer="head", **arguments)
+    assert not Classifier.objects.exists() and stored_files(media_root) == []
+    row = classifier_upload(name="ok", target_layer="features", **arguments)
+    assert row.target_layer == "features"
+
+
+def test_torchscript_upload_refuses_a_target_layer(media_root, owner):
+    """Its layers cannot be hooked: a target layer would promise Grad-CAM, which cannot run."""
+    with pytest.raises(ClassifierError, match=r"target_layer: leave it empty .* forward hooks"):
+        classifier_upload(
+            owner=owner,
+            name="tiny",
+            data=scripted(),
+            source="torchscript",
+            class_names=["a", "b", "c"],
+            input_size=32,
+            target_layer="features",
+        )
+    assert not Classifier.objects.exists()

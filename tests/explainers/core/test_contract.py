@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from explainers import core
+from explainers.core.attention import has_attention
 from explainers.core.errors import ExplainerInputError
 from explainers.core.hooks import count_hooks
 
@@ -41,15 +42,18 @@ def light(method: str) -> dict[str, object]:
 
 
 def applicable(method: str, clf: core.Classifier, x: torch.Tensor) -> dict[str, object]:
-    """The light options of ``method``, or skip when the method does not apply to ``clf``
-    (e.g. ``attention`` needs a model that exposes attention maps)."""
+    """The light options of ``method``; skip only on an explicit capability check.
+
+    The one method that needs a capability the model may lack is the attention family, which
+    needs a model exposing ``attention_maps``. Any other ``ExplainerInputError`` is a failure:
+    a method that broke for every model must not pass as "does not apply".
+    """
     spec = core.METHODS[method]
+    if spec.family == "attention" and not has_attention(clf):
+        pytest.skip(f"{method} needs attention maps; {clf.name} has no attention_maps")
     options = light(method)
-    try:
-        assert spec.implementation is not None
-        spec.implementation().check(clf, clf.prepare(x), spec.resolve(options))
-    except ExplainerInputError as error:
-        pytest.skip(f"{method} does not apply to this model: {error}")
+    assert spec.implementation is not None
+    spec.implementation().check(clf, clf.prepare(x), spec.resolve(options))
     return options
 
 
@@ -166,3 +170,17 @@ def test_contract_on_the_real_model(lite0, photos):
             assert torch.equal(maps, core.explain(lite0, x, method, seed=3, **options)), method
     assert_unchanged(lite0.module, before_user)
     assert_unchanged(lite0.network, before_copy)
+
+
+def test_a_method_that_rejects_every_model_fails_instead_of_skipping(
+    tiny, tiny_images, monkeypatch
+):
+    spec = core.METHODS["gradcam"]
+    assert spec.implementation is not None
+
+    def broken(self, *args, **kwargs):
+        raise ExplainerInputError("method", "broken for every model")
+
+    monkeypatch.setattr(spec.implementation, "check", broken)
+    with pytest.raises(ExplainerInputError):
+        applicable("gradcam", tiny, tiny_images(2, 16, seed=1))
