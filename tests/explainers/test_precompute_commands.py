@@ -142,3 +142,76 @@ def test_precompute_refuses_bad_requests(image_set, classifier, args, message): 
     with pytest.raises(CommandError, match=message):
         run("precompute", *args)
     assert not PrecomputeJob.objects.exists()
+
+
+def _wait_exit(capsys, image_set, *extra: str) -> tuple[int, str, float]:  # noqa: F811
+    import time
+
+    argv = ["manage.py", "precompute", "--image-set", image_set.name, "--methods", "gradcam"]
+    from unittest import mock
+
+    started = time.monotonic()
+    # a failing command closes every connection (BaseCommand.run_from_argv); on PostgreSQL that
+    # would close the test's own transaction, whose rows the test reads afterwards
+    with (
+        mock.patch("django.core.management.base.connections.close_all"),
+        pytest.raises(SystemExit) as exit_info,
+    ):
+        execute_from_command_line([*argv, "--wait", *extra])
+    return exit_info.value.code, capsys.readouterr().err, time.monotonic() - started
+
+
+@pytest.mark.django_db
+def test_precompute_wait_ends_with_a_message_when_no_worker_picks_the_job_up(
+    image_set,  # noqa: F811
+    classifier,  # noqa: F811
+    capsys,
+):
+    """Inside a test transaction the job's dispatch is never sent (on_commit does not fire): the
+    job stays pending, as it does when no worker on this database reads its message."""
+    code, err, seconds = _wait_exit(capsys, image_set, "--pickup-timeout", "1")
+
+    job = PrecomputeJob.objects.get()
+    assert code not in (0, None)
+    assert seconds < 15
+    assert f"job {job.uid} is still pending after 1s: no worker is working on it" in err
+    assert "Start one with `make worker` under the same DATABASE_URL" in err
+    assert job.state == PrecomputeJob.State.PENDING  # left queued for a worker started later
+
+
+@pytest.mark.django_db
+def test_precompute_wait_ends_with_a_message_when_a_running_job_stalls(
+    image_set,  # noqa: F811
+    classifier,  # noqa: F811
+    capsys,
+    monkeypatch,
+):
+    """The job's worker read its dispatch (the job is running) and then stopped: no unit ends."""
+    from explainers.services import precompute
+
+    create = precompute.precompute_job_create
+
+    def create_then_dispatch_without_computing(**kwargs):
+        job = create(**kwargs)
+        precompute.precompute_job_dispatch(job_id=job.pk)
+        return job
+
+    from explainers.management.commands import precompute as command
+
+    monkeypatch.setattr(command, "precompute_job_create", create_then_dispatch_without_computing)
+    code, err, seconds = _wait_exit(capsys, image_set, "--stall-timeout", "1")
+
+    assert code not in (0, None)
+    assert seconds < 15
+    assert "is without progress for 1s: no worker is working on it" in err
+    assert PrecomputeJob.objects.get().state == PrecomputeJob.State.RUNNING
+
+
+@pytest.mark.django_db
+def test_precompute_wait_refuses_a_timeout_that_is_not_positive(image_set, classifier):  # noqa: F811
+    argv = ["--image-set", image_set.name, "--methods", "gradcam", "--wait"]
+    with pytest.raises(CommandError, match="--pickup-timeout: must be a positive number"):
+        run("precompute", *argv, "--pickup-timeout", "0")
+    with pytest.raises(CommandError, match="--stall-timeout: must be a positive number"):
+        run("precompute", *argv, "--stall-timeout", "-1")
+    assert not PrecomputeJob.objects.exists()
