@@ -20,6 +20,7 @@ from typing import Any
 from django import forms
 
 from analysis import power
+from analysis.cost import CostPlan, plan_cost
 
 DESIGNS: dict[str, tuple[str, tuple[str, ...]]] = {
     # name: (label, the fields it needs besides alpha)
@@ -59,11 +60,49 @@ DEFAULT_SIMULATIONS = 100
 MAX_SIMULATED_RESPONSES = 400_000
 
 
+COST_POWERS = (0.8, 0.9, 0.95)  # the cost table's rows: the sample for each power
+
+
 @dataclass
 class PowerAnswer:
     headline: str
     details: list[str] = field(default_factory=list)
     note: str = ""
+    # the planned sample's cost: (the power, or None at the simulated n; its cost by group)
+    costs: list[tuple[float | None, CostPlan]] = field(default_factory=list)
+
+
+def closed_form_size(design: str, d: dict[str, Any], goal: float) -> tuple[int, int]:
+    """(participants per group rounded up, groups) of a closed-form design at power ``goal``."""
+    alpha = d["alpha"]
+    if design == "paired":
+        r = power.sample_size_paired_t(abs(d["effect"]), alpha=alpha, power=goal)
+        return math.ceil(r.n_per_group), 1
+    if design == "two_groups":
+        r = power.sample_size_two_sample_t(abs(d["effect"]), alpha=alpha, power=goal)
+    elif design == "two_proportions":
+        r = power.sample_size_two_proportions(d["p1"], d["p2"], alpha=alpha, power=goal)
+    else:
+        r = power.sample_size_anova(abs(d["effect"]), d["groups"], alpha=alpha, power=goal)
+    return math.ceil(r.n_per_group), r.groups
+
+
+def cost_options(d: dict[str, Any]) -> dict[str, Any] | None:
+    """The cost inputs of the form (``None`` unless both the duration and the rate are given)."""
+    if d.get("minutes") is None or d.get("hourly_rate") is None:
+        return None
+    return {
+        "minutes": d["minutes"],
+        "hourly_rate": d["hourly_rate"],
+        "fee_percent": d.get("fee_percent") or 0.0,
+        "tax_percent": d.get("tax_percent") or 0.0,
+        "tax_on": d.get("tax_on") or "fee",
+        "currency": d.get("currency") or "",
+    }
+
+
+def group_names(groups: int) -> list[str]:
+    return ["all participants"] if groups == 1 else [f"group {k + 1}" for k in range(groups)]
 
 
 class PowerForm(forms.Form):
@@ -94,6 +133,34 @@ class PowerForm(forms.Form):
         max_value=MAX_SIMULATIONS,
         initial=DEFAULT_SIMULATIONS,
     )
+    minutes = forms.FloatField(
+        required=False,
+        min_value=0.1,
+        max_value=1440,
+        label="Expected duration (minutes)",
+        help_text="Per participant: your estimate, or the pilot's median.",
+    )
+    hourly_rate = forms.FloatField(
+        required=False, min_value=0.0, max_value=10000, label="Hourly rate"
+    )
+    currency = forms.CharField(required=False, max_length=10, initial="GBP")
+    fee_percent = forms.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1000,
+        initial=0.0,
+        label="Platform service fee (%)",
+        help_text="Of the rewards (e.g. Prolific's, or MTurk's commission).",
+    )
+    tax_percent = forms.FloatField(
+        required=False, min_value=0.0, max_value=100, initial=0.0, label="Tax (%)"
+    )
+    tax_on = forms.ChoiceField(
+        choices=[("fee", "on the service fee"), ("total", "on rewards and fee")],
+        required=False,
+        initial="fee",
+        label="Tax applies",
+    )
 
     def __init__(self, *args: Any, protocol: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -117,6 +184,10 @@ class PowerForm(forms.Form):
                 self.add_error("p2", "p₂ must differ from p₁: there is no difference to detect.")
             if data.get("p1") in (0.0, 1.0) or data.get("p2") in (0.0, 1.0):
                 self.add_error("p1", "Proportions must lie strictly between 0 and 1.")
+        if (data.get("minutes") is None) != (data.get("hourly_rate") is None):
+            missing = "minutes" if data.get("minutes") is None else "hourly_rate"
+            if missing not in self.errors:
+                self.add_error(missing, "The cost needs both the duration and the hourly rate.")
         if design not in SIMULATED and data.get("target_power") is None:
             self.add_error("target_power", "Give the power to reach (e.g. 0.8).")
         if design in SIMULATED:
@@ -150,6 +221,24 @@ class PowerForm(forms.Form):
 
     def answer(self) -> PowerAnswer:
         d = self.cleaned_data
+        answer = self._answer(d)
+        options = cost_options(d)
+        if options is None:
+            return answer
+        plans: list[tuple[float | None, dict[str, int]]] = []
+        if d["design"] == "glmm":  # the simulated condition is between subjects: two halves
+            n = int(d["participants"])
+            plans.append((None, {"group 1": n - n // 2, "group 2": n // 2}))
+        elif d["design"] == "clmm":
+            plans.append((None, {"all participants": int(d["participants"])}))
+        else:
+            for goal in COST_POWERS:
+                per, groups = closed_form_size(d["design"], d, goal)
+                plans.append((goal, dict.fromkeys(group_names(groups), per)))
+        answer.costs = [(goal, plan_cost(sizes, **options)) for goal, sizes in plans]
+        return answer
+
+    def _answer(self, d: dict[str, Any]) -> PowerAnswer:
         design, alpha = d["design"], d["alpha"]
         if design in SIMULATED:
             return self._simulated(design, d)
