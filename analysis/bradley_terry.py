@@ -6,8 +6,9 @@ Model (Bradley & Terry 1952; Agresti 2013, §11.6): when method i is shown first
 
 with one reference method's λ fixed at 0 and γ the advantage of the first (left) position.
 It is a logistic regression without intercept on "±1 design rows" (x_i = +1, x_j = −1, the
-reference column dropped, plus a column of ones for γ), fitted here by Newton–Raphson with step
-halving. Responses may be binary (one row per comparison) or binomial counts.
+reference column dropped, plus a column of ones for γ), fitted by statsmodels' binomial GLM
+(iteratively reweighted least squares). Responses may be binary (one row per comparison) or
+binomial counts.
 
 Standard errors: model-based (inverse Fisher information), or clustered by participant —
 ``V = c·H⁻¹ (Σ_g s_g s_gᵀ) H⁻¹`` with ``s_g`` the summed score of cluster g and the small-sample
@@ -26,11 +27,14 @@ estimates −2.9491, −0.4796, 0.2690 against Biometrika and a residual devianc
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import statsmodels.api as sm
 from scipy.special import expit, xlogy
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 __all__ = ["BTResult", "fit_bradley_terry", "win_components"]
 
@@ -127,33 +131,18 @@ def win_components(
     return comps
 
 
-def _newton(
-    x: np.ndarray, y: np.ndarray, m: np.ndarray, max_iter: int = 100, tol: float = 1e-10
-) -> tuple[np.ndarray, bool, int]:
-    beta = np.zeros(x.shape[1])
-
-    def loglik(b: np.ndarray) -> float:
-        eta = x @ b
-        return float(np.sum(y * eta - m * np.logaddexp(0.0, eta)))
-
-    current = loglik(beta)
-    for it in range(1, max_iter + 1):
-        mu = expit(x @ beta)
-        grad = x.T @ (y - m * mu)
-        hess = (x * (m * mu * (1 - mu))[:, None]).T @ x
-        step = np.linalg.solve(hess, grad)
-        t = 1.0
-        while True:
-            candidate = beta + t * step
-            new = loglik(candidate)
-            if new >= current - 1e-12 or t < 1e-8:
-                break
-            t /= 2.0
-        beta, change = candidate, new - current
-        current = new
-        if np.max(np.abs(t * step)) < tol or abs(change) < tol * (1 + abs(current)) * 1e-3:
-            return beta, True, it
-    return beta, False, max_iter
+def _fit(x: np.ndarray, y: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, bool, int]:
+    """Maximum-likelihood coefficients of the logistic model ``y ~ Binomial(m, expit(x·β))``."""
+    endog = np.column_stack([y, m - y])
+    with warnings.catch_warnings():
+        # a boundary fit is reported by ``converged`` and by win_components, not as a warning
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        fit = sm.GLM(endog, x, family=sm.families.Binomial()).fit(tol=1e-12, maxiter=100)
+    return (
+        np.asarray(fit.params, dtype=float),
+        bool(fit.converged),
+        int(fit.fit_history["iteration"]),
+    )
 
 
 def fit_bradley_terry(
@@ -202,7 +191,7 @@ def fit_bradley_terry(
     x = full[:, free]
     if position:
         x = np.column_stack([x, np.ones(a.size)])
-    beta, converged, iterations = _newton(x, y, m)
+    beta, converged, iterations = _fit(x, y, m)
     mu = m * expit(x @ beta)
     weights = mu * (1 - mu / np.where(m > 0, m, 1))
     info = (x * weights[:, None]).T @ x

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, special, stats
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 __all__ = [
     "EffectSize",
@@ -293,15 +294,13 @@ def _fisher_ci(r: float, se: float, level: float) -> tuple[float, float]:
 
 
 def wilson_interval(successes: float, n: float, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (Wilson 1927), no continuity correction."""
+    """Wilson score interval for a binomial proportion (Wilson 1927), no continuity correction:
+    ``(p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n)``, by statsmodels' ``proportion_confint``.
+    """
     if n <= 0:
         return (math.nan, math.nan)
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low, high = proportion_confint(successes, n, alpha=1.0 - level, method="wilson")
+    return (max(0.0, float(low)), min(1.0, float(high)))
 
 
 def newcombe_risk_difference(
@@ -310,7 +309,8 @@ def newcombe_risk_difference(
     """Risk difference p₁ − p₂ with Newcombe's hybrid Wilson score CI (method 10).
 
     ``L = D − √((p₁−l₁)² + (u₂−p₂)²)``, ``U = D + √((u₁−p₁)² + (p₂−l₂)²)`` where ``(lᵢ, uᵢ)`` are
-    the Wilson intervals of each proportion.
+    the Wilson intervals of each proportion (Newcombe 1998; statsmodels'
+    ``confint_proportions_2indep(method="newcomb")``).
     """
     if n1 <= 0 or n2 <= 0:
         return EffectSize(
@@ -322,13 +322,11 @@ def newcombe_risk_difference(
             level,
             "one group is empty",
         )
-    p1, p2 = successes1 / n1, successes2 / n2
-    l1, u1 = wilson_interval(successes1, n1, level)
-    l2, u2 = wilson_interval(successes2, n2, level)
-    diff = p1 - p2
-    low = diff - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = diff + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return EffectSize("risk_difference", diff, low, high, int(n1 + n2), level)
+    low, high = confint_proportions_2indep(
+        successes1, n1, successes2, n2, method="newcomb", compare="diff", alpha=1.0 - level
+    )
+    diff = successes1 / n1 - successes2 / n2
+    return EffectSize("risk_difference", diff, float(low), float(high), int(n1 + n2), level)
 
 
 def cohens_h(p1: float, n1: float, p2: float, n2: float, *, level: float = 0.95) -> EffectSize:

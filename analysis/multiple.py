@@ -6,7 +6,8 @@
   ``p̃₍ᵢ₎ = min_{j ≥ i} min(1, m·p₍ⱼ₎ / j)``. Used for exploratory families.
 
 Missing p-values (NaN) are left out of the family and stay NaN; ``m`` counts only the others.
-These agree with R's ``p.adjust(method = "holm" | "BH")``.
+Both are computed by statsmodels' ``multipletests`` (``"holm"``, ``"fdr_bh"``); they agree with
+R's ``p.adjust(method = "holm" | "BH")``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+from statsmodels.stats.multitest import multipletests
 
 __all__ = ["AdjustMethod", "adjust_p", "bh", "holm"]
 
@@ -29,36 +31,22 @@ def _prepare(p: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return arr, valid, arr[valid]
 
 
-def holm(p: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN stays NaN)."""
+def _adjusted(p: Sequence[float] | np.ndarray, method: str) -> np.ndarray:
     arr, valid, vals = _prepare(p)
     out = np.full(arr.shape, np.nan)
-    m = vals.size
-    if m == 0:
-        return out
-    order = np.argsort(vals, kind="mergesort")
-    scaled = (m - np.arange(m)) * vals[order]
-    adjusted = np.minimum(1.0, np.maximum.accumulate(scaled))
-    result = np.empty(m)
-    result[order] = adjusted
-    out[valid] = result
+    if vals.size:
+        out[valid] = multipletests(vals, method=method)[1]
     return out
+
+
+def holm(p: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN stays NaN)."""
+    return _adjusted(p, "holm")
 
 
 def bh(p: Sequence[float] | np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg step-up adjusted p-values (NaN stays NaN)."""
-    arr, valid, vals = _prepare(p)
-    out = np.full(arr.shape, np.nan)
-    m = vals.size
-    if m == 0:
-        return out
-    order = np.argsort(vals, kind="mergesort")[::-1]  # largest first
-    scaled = m * vals[order] / (m - np.arange(m))
-    adjusted = np.minimum(1.0, np.minimum.accumulate(scaled))
-    result = np.empty(m)
-    result[order] = adjusted
-    out[valid] = result
-    return out
+    return _adjusted(p, "fdr_bh")
 
 
 def adjust_p(p: Sequence[float] | np.ndarray, method: AdjustMethod) -> np.ndarray:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import dj_database_url
+
 
 class ConfigurationError(Exception):
     """A configuration value is missing or malformed; the message names the variable."""
@@ -73,8 +75,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "CELERY_BROKER_URL",
         "",
-        "Celery broker URL. Default: REDIS_URL if set, else a file-system broker under var/ that "
-        "needs no server (one machine only).",
+        "Celery broker URL. Default: REDIS_URL if set, else a file-system broker under var/celery/ "
+        "that needs no server (one machine only; a folder per database).",
     ),
     Variable(
         "CELERY_RESULT_BACKEND",
@@ -249,20 +251,19 @@ def secret_key(value: str, debug: bool) -> str:
 def parse_database_url(url: str, base: Path) -> dict[str, object]:
     """Turn ``DATABASE_URL`` into a Django ``DATABASES['default']`` entry.
 
-    SQLite runs in WAL mode with ``BEGIN IMMEDIATE`` transactions so that the web server and a
-    worker process can write to the same file; PostgreSQL keeps connections for a minute and
-    checks them before use.
+    The URL is read by ``dj-database-url`` (percent-encoded user names and passwords included);
+    this adds the platform's checks and options. SQLite runs in WAL mode with ``BEGIN IMMEDIATE``
+    transactions so that the web server and a worker process can write to the same file, and a
+    relative path is under the project; PostgreSQL keeps connections for a minute and checks
+    them before use.
     """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite":
-        raw_path = url[len("sqlite://") :]
-        if raw_path in ("", "/"):
+        if url[len("sqlite://") :] in ("", "/"):
             raise ConfigurationError(
                 "DATABASE_URL: an SQLite URL needs a file path, e.g. sqlite:///var/db.sqlite3"
             )
-        name = raw_path[1:] if raw_path.startswith("/") else raw_path
-        # sqlite:///relative/path and sqlite:////absolute/path, as dj-database-url reads them.
+        name = str(dj_database_url.parse(url)["NAME"])
         path = Path(name) if name.startswith("/") or name == ":memory:" else base / name
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -274,28 +275,22 @@ def parse_database_url(url: str, base: Path) -> dict[str, object]:
             },
         }
     if scheme in ("postgres", "postgresql", "pgsql"):
-        name = parts.path.lstrip("/")
-        if not parts.hostname or not name:
+        try:
+            parsed = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        except (ValueError, dj_database_url.ParseError):
+            raise ConfigurationError(
+                "DATABASE_URL is malformed: the port is not a number, or a part of it is not "
+                "percent-encoded, e.g. postgres://user:password@127.0.0.1:5432/studyplatform"
+            ) from None
+        if not parsed.get("HOST") or not parsed.get("NAME"):
             raise ConfigurationError(
                 "DATABASE_URL is malformed: a PostgreSQL URL needs a host and a database name, "
                 "e.g. postgres://user:password@127.0.0.1:5432/studyplatform"
             )
-        try:
-            port = parts.port
-        except ValueError:
-            raise ConfigurationError(
-                "DATABASE_URL is malformed: the port is not a number"
-            ) from None
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": parts.username or "",
-            "PASSWORD": parts.password or "",
-            "HOST": parts.hostname,
-            "PORT": str(port or 5432),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
-        }
+        keys = ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS")
+        entry: dict[str, object] = {key: parsed[key] for key in keys}  # type: ignore[literal-required]
+        entry["PORT"] = str(parsed.get("PORT") or 5432)
+        return entry
     raise ConfigurationError(
         f"DATABASE_URL is malformed or has an unsupported scheme {scheme!r}: use "
         "sqlite:///path/to/db.sqlite3 or postgres://user:password@host:5432/dbname"
@@ -307,14 +302,21 @@ class CeleryUrls:
     broker: str
     backend: str
     filesystem_folder: Path | None
+    #: the environment variable the broker URL came from ("" for the built-in default)
+    broker_variable: str = ""
 
 
-def resolve_celery_urls(env: Environment, var_dir: Path) -> CeleryUrls:
-    """Broker and result backend: explicit, else Redis, else a server-less file-system broker."""
+def resolve_celery_urls(env: Environment, var_dir: Path, database_key: str = "") -> CeleryUrls:
+    """Broker and result backend: explicit, else Redis, else a server-less file-system broker.
+
+    The file-system broker's folder is ``var/celery/<database_key>/`` (the database's identity,
+    :mod:`studyplatform.dbidentity`): processes on two databases never share a queue, so a worker
+    started for one database never reads the other's tasks.
+    """
     broker = env.string("CELERY_BROKER_URL").strip() or env.string("REDIS_URL").strip()
     backend = env.string("CELERY_RESULT_BACKEND").strip()
     if not broker:
-        folder = var_dir / "celery"
+        folder = var_dir / "celery" / database_key if database_key else var_dir / "celery"
         return CeleryUrls("filesystem://", backend or f"file://{folder / 'results'}", folder)
     name = "CELERY_BROKER_URL" if env.string("CELERY_BROKER_URL").strip() else "REDIS_URL"
     scheme = urlsplit(broker).scheme
@@ -328,9 +330,9 @@ def resolve_celery_urls(env: Environment, var_dir: Path) -> CeleryUrls:
         except ValueError:
             raise ConfigurationError(f"{name} is malformed: the port is not a number") from None
     if scheme == "filesystem":
-        folder = var_dir / "celery"
-        return CeleryUrls(broker, backend or f"file://{folder / 'results'}", folder)
-    return CeleryUrls(broker, backend or broker, None)
+        folder = var_dir / "celery" / database_key if database_key else var_dir / "celery"
+        return CeleryUrls(broker, backend or f"file://{folder / 'results'}", folder, name)
+    return CeleryUrls(broker, backend or broker, None, name)
 
 
 def redact_url(url: str) -> str:

@@ -37,7 +37,15 @@ PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 URL_PASSWORD = re.compile(r"\b[a-z+]+://[^:/\s\"'@]*:([^@/\s\"']+)@")
 ASSIGNED_KEY = re.compile(r"SECRET_KEY[\"']?\s*[=:]\s*[\"']([^\"'\s]{20,})[\"']")
 # Placeholders in documentation, compose defaults for a local stack, fakes in tests.
-PLACEHOLDERS = {"password", "***", "s3cret", "secret", "pw", "${POSTGRES_PASSWORD:-studyplatform}"}
+PLACEHOLDERS = {
+    "password",
+    "***",
+    "s3cret",
+    "secret",
+    "pw",
+    "p%40ss%3Aword",
+    "${POSTGRES_PASSWORD:-studyplatform}",
+}
 DEV_KEY = "insecure-development-key-only-used-when-DEBUG-is-true"
 
 

@@ -44,6 +44,12 @@ def test_postgres_url_is_split_into_parts():
     )
 
 
+def test_postgres_password_is_percent_decoded():
+    """A password with ``@`` or ``:`` must be percent-encoded in a URL; Django needs it decoded."""
+    db = parse_database_url("postgres://alice:p%40ss%3Aword@db.example/studies", BASE)
+    assert (db["PASSWORD"], db["HOST"], db["PORT"]) == ("p@ss:word", "db.example", "5432")
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -72,6 +78,17 @@ def test_redis_url_is_broker_and_backend(tmp_path):
         "redis://r:6379/2",
         None,
     )
+
+
+def test_the_broker_variable_is_the_one_the_url_came_from(tmp_path):
+    def variable(values):
+        return resolve_celery_urls(Environment(values), tmp_path).broker_variable
+
+    assert variable({"REDIS_URL": "redis://r:6379/2"}) == "REDIS_URL"
+    assert variable({"CELERY_BROKER_URL": "redis://b:2/0"}) == "CELERY_BROKER_URL"
+    both = {"REDIS_URL": "redis://a:1/0", "CELERY_BROKER_URL": "redis://b:2/0"}
+    assert variable(both) == "CELERY_BROKER_URL"
+    assert variable({}) == ""
 
 
 def test_explicit_broker_wins_over_redis_url(tmp_path):
@@ -189,3 +206,24 @@ def test_database_error_line_names_the_variable_and_hides_the_password():
     echoed = database_error_line("bad password s3cret", "postgres://app:s3cret@db/x")
     assert "s3cret" not in echoed and "DATABASE_URL" in echoed
     assert database_error_line("", "sqlite:///x").startswith("Database error: unknown error")
+
+
+def test_the_filesystem_broker_has_a_folder_per_database(tmp_path):
+    """Two DATABASE_URL values never share the embedded queue (issue 23)."""
+    from studyplatform.dbidentity import identity_of
+
+    one = identity_of({"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "a.db")})
+    two = identity_of({"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "b.db")})
+    pg = {"ENGINE": "django.db.backends.postgresql", "NAME": "s", "HOST": "h", "PORT": "5432"}
+    assert len({one, two, identity_of(pg)}) == 3
+    # the role and its password are no part of a database's identity
+    assert identity_of({**pg, "USER": "a", "PASSWORD": "x"}) == identity_of(pg)
+    first = resolve_celery_urls(Environment({}), tmp_path, database_key=one)
+    second = resolve_celery_urls(Environment({}), tmp_path, database_key=two)
+    assert first.filesystem_folder == tmp_path / "celery" / one
+    assert second.filesystem_folder == tmp_path / "celery" / two
+    assert first.backend == f"file://{tmp_path / 'celery' / one / 'results'}"
+    explicit = Environment({"CELERY_BROKER_URL": "filesystem://"})
+    assert (
+        resolve_celery_urls(explicit, tmp_path, one).filesystem_folder == tmp_path / "celery" / one
+    )
