@@ -21,7 +21,9 @@ COPY . .
 RUN useradd --create-home --uid 1000 app && mkdir -p /data/media /app/var && chown -R app /data /app/var
 USER app
 EXPOSE 8000
-# The access log names the path only: never the query string (recruiter ids) nor the referer.
+# The access log names the path only: never the query string (recruiter ids) nor the referer, and
+# participant codes in paths only as a hash (studyplatform/logredact.py).
 CMD ["gunicorn", "studyplatform.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", \
      "--preload", "--access-logfile", "-", \
+     "--logger-class", "studyplatform.logredact.GunicornLogger", \
      "--access-logformat", "%(h)s %(t)s %(m)s %(U)s %(H)s %(s)s %(b)s %(M)sms"]

@@ -203,6 +203,9 @@ def analyze(
         metrics=metric_table,
     )
     output = PIPELINES[protocol](prepared, options)
+    from analysis.protocols.factors import add_factor_rows
+
+    add_factor_rows(output.builder, protocol, prepared.data, options)
     notes = [*prepared.notes, *output.notes]
     builder = ResultBuilder()
     from analysis.protocols._common import prepared_summary

@@ -40,7 +40,9 @@ _PROTOCOL_TITLES = {
 
 
 def format_number(value: float, digits: int = 4) -> str:
-    """Numbers for reading: ``digits`` significant digits, p-values below 1e-4 as ``<1e-04``."""
+    """Numbers for reading: ``digits`` significant digits; magnitudes of 10⁵ and more in
+    scientific notation; below 10⁻⁴ the table's precision, ``0.0000`` (an estimate of
+    ``-3.43e-14`` is a zero computed in floating point, not a finding)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     v = float(value)
@@ -50,8 +52,10 @@ def format_number(value: float, digits: int = 4) -> str:
         return "∞" if v > 0 else "−∞"
     if v.is_integer() and abs(v) < 1e12:
         return str(int(v))
-    if abs(v) >= 1e5 or abs(v) < 1e-4:
+    if abs(v) >= 1e5:
         return f"{v:.{digits - 1}e}"
+    if abs(v) < 10.0**-digits:
+        return f"{0.0:.{digits}f}"
     return f"{v:.{digits}g}"
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -207,7 +207,7 @@ def validate_table(protocol: str, table: pd.DataFrame) -> PreparedTable:
     dup = df.duplicated(key, keep=False)
     if dup.any():
         first = df.loc[dup, key].iloc[0]
-        example = ", ".join(f"{col} {first[col]!r}" for col in key)
+        example = ", ".join(f"{col} {_plain(first[col])!r}" for col in key)
         raise TableError(
             f"{int(dup.sum())} rows share a ({', '.join(key)}): e.g. {example}; one row per "
             + ("comparison" if protocol == "preference" else "trial")
@@ -242,8 +242,9 @@ def validate_table(protocol: str, table: pd.DataFrame) -> PreparedTable:
     no_response = df[response].isna().any(axis=1)
     n_missing = int(no_response.sum())
     if n_missing:
+        absent = [col for col in response if df.loc[no_response, col].isna().any()]
         notes.append(
-            f"{n_missing} row(s) without a response ({', '.join(response)} missing) left out"
+            f"{n_missing} row(s) without a response ({', '.join(absent)} missing) left out"
         )
         df = df.loc[~no_response]
     if df.empty:
@@ -265,6 +266,15 @@ def validate_table(protocol: str, table: pd.DataFrame) -> PreparedTable:
         reasons,
         notes,
     )
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (``np.int64(0)`` → ``0``, ``2.0`` → ``2``)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _protocol_columns(protocol: str, df: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from django.core.files.storage import default_storage
 from django.db.models import Count, QuerySet
-from django.http import FileResponse, Http404, HttpResponseBase
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.cache import get_conditional_response
 from django.utils.http import quote_etag
@@ -31,6 +31,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from explainers import serializers as s
+from explainers.core.render import DEFAULT, Presentation
 from explainers.models import Classifier, Image, ImageSet, SaliencyMap
 from explainers.selectors import (
     images_visible_to,
@@ -42,6 +43,11 @@ from explainers.services.classifiers import ClassifierError, classifier_upload
 from explainers.services.image_sets import image_set_import
 from explainers.services.image_sources import SourceError
 from explainers.services.precompute import JobError, precompute_job_cancel, precompute_job_create
+from explainers.services.rendering import (
+    PresentationError,
+    map_preview_png,
+    presentation_from_query,
+)
 
 
 class ClassifierViewSet(viewsets.ReadOnlyModelViewSet):
@@ -67,8 +73,10 @@ class ClassifierViewSet(viewsets.ReadOnlyModelViewSet):
                 target_layer=v["target_layer"],
                 input_size=v["input_size"],
             )
-        except ClassifierError as error:
-            raise ValidationError({"file": [str(error)]}) from None
+        except ClassifierError as error:  # "field: why": keyed by the field it names
+            field, _, message = str(error).partition(": ")
+            known = field in s.ClassifierUploadIn().fields
+            raise ValidationError({field if message and known else "file": [str(error)]}) from None
         return Response(s.ClassifierOut(row).data, status=status.HTTP_201_CREATED)
 
 
@@ -247,11 +255,53 @@ def image_file(request: Request, uid: UUID) -> HttpResponseBase:
 @api_view(["GET"])
 @content_negotiation_class(_AnyAccept)
 def map_file(request: Request, uid: UUID, kind: str) -> HttpResponseBase:
-    """A saliency map's file: ``overlay`` or ``heatmap`` (PNG) or ``raw`` (float16 ``.npy``),
-    for those who may see both its image set and its classifier."""
+    """A saliency map's file: ``overlay`` (the map drawn over its image) or ``heatmap`` (the
+    coloured map alone), both PNG, or ``raw`` (float16 ``.npy``), for those who may see both its
+    image set and its classifier.
+
+    ``overlay`` and ``heatmap`` take a presentation in the query (``preset=<name>`` or its
+    settings, e.g. ``scaling=percentile&percentile=2&composition=saliency_opacity``) and are then
+    served from its stored render or drawn now from the raw map; without one, the map's stored
+    render (the legacy file of maps computed before presentations existed, else the default
+    presentation's), or 404.
+    """
     if kind not in MAP_FILES:
         raise Http404(f"no such map file; choose one of {', '.join(MAP_FILES)}")
     saliency_map = get_object_or_404(maps_visible_to(request.user), uid=uid)
-    name = getattr(saliency_map, kind).name or ""
-    etag = f"{PurePosixPath(name).stem}-{kind}"
-    return _file_response(request, name, etag, f"{saliency_map.uid}-{kind}")
+    if kind == "raw":
+        name = saliency_map.raw.name or ""
+        return _file_response(request, name, f"{PurePosixPath(name).stem}-raw", f"{uid}-raw")
+    try:
+        presentation = presentation_from_query(request.query_params)
+    except PresentationError as error:
+        raise ValidationError({"presentation": [str(error)]}) from None
+    stored = _stored_render(saliency_map, kind, presentation)
+    if stored or presentation is None:
+        etag = f"{PurePosixPath(stored).stem}-{kind}"
+        return _file_response(request, stored, etag, f"{saliency_map.uid}-{kind}")
+    # drawn now; the same raw map and settings always give the same bytes, so it caches as a file
+    convention = presentation or DEFAULT
+    etag = quote_etag(
+        f"{PurePosixPath(saliency_map.raw.name or '').stem}-{convention.key[:16]}-{kind}"
+    )
+    response = get_conditional_response(request, etag=etag)
+    if response is None:
+        try:
+            png = map_preview_png(saliency_map=saliency_map, presentation=convention, kind=kind)
+        except (OSError, ValueError):
+            raise Http404("the map's raw file is missing or unreadable") from None
+        response = HttpResponse(png, content_type="image/png")
+    response["ETag"] = etag
+    response["Cache-Control"] = FILE_CACHE_CONTROL
+    return response
+
+
+def _stored_render(saliency_map: SaliencyMap, kind: str, presentation: Presentation | None) -> str:
+    """The stored file of the map under ``presentation`` (None: legacy file, else default)."""
+    if presentation is None and getattr(saliency_map, kind).name:
+        return str(getattr(saliency_map, kind).name)
+    key = (presentation or DEFAULT).key
+    row = saliency_map.renders.filter(presentation_key=key).first()
+    if row is None:
+        return ""
+    return str((row.image if kind == "overlay" else row.heatmap).name)

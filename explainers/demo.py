@@ -47,6 +47,7 @@ VIEWS_SET = "ImageNet sample, four views per photograph (model-output simulation
 METHODS = ("gradcam", "gradcampp", "gradient", "occlusion")
 METRICS = ("iic", "ad", "add")
 VIEWS_METHODS = ("gradcam",)
+TARGETS = ("predicted", "truth")
 # name: (left, top, right, bottom) as fractions of the photograph's width and height
 VIEWS = {
     "whole": (0.0, 0.0, 1.0, 1.0),
@@ -244,13 +245,21 @@ def demo_job_ensure(*, classifier: Classifier, image_set: ImageSet, owner: Any) 
     one, which computes only the maps that are missing); an unfinished one is resumed."""
     views = image_set.name == VIEWS_SET
     methods, metrics = (VIEWS_METHODS, ()) if views else (METHODS, METRICS)
+    # The study designer's defaults (Likert "justification" on misclassified images) show the
+    # maps of the true class beside the predicted one's: the demo computes both.
+    targets = ("predicted",) if views else TARGETS
     job = (
         PrecomputeJob.objects.filter(classifier=classifier, image_set=image_set)
         .exclude(state__in=[PrecomputeJob.State.FAILED, PrecomputeJob.State.CANCELLED])
         .order_by("-created_at")
         .first()
     )
-    fits = job is not None and set(methods) <= set(job.methods) and set(metrics) <= set(job.metrics)
+    fits = (
+        job is not None
+        and set(methods) <= set(job.methods)
+        and set(metrics) <= set(job.metrics)
+        and set(targets) <= set(job.targets)
+    )
     if job is not None and fits and job.total == image_set.images.count() * len(job.methods):
         if not job.is_finished:
             demo_job_resume(job)
@@ -261,7 +270,7 @@ def demo_job_ensure(*, classifier: Classifier, image_set: ImageSet, owner: Any) 
         image_set=image_set,
         methods=methods,
         metrics=metrics,
-        targets=("predicted",),
+        targets=targets,
         batch_size=8,
         owner=owner,
     )

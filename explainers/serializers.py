@@ -176,8 +176,13 @@ class ScoreOut(serializers.ModelSerializer):
 class SaliencyMapOut(serializers.ModelSerializer):
     scores = ScoreOut(many=True, read_only=True)
     raw = serializers.SerializerMethodField(help_text="The map as a float16 .npy array, h×w.")
-    overlay = serializers.SerializerMethodField(help_text="The map over the image (PNG).")
-    heatmap = serializers.SerializerMethodField(help_text="The map alone, coloured (PNG).")
+    overlay = serializers.SerializerMethodField(
+        help_text="The map drawn over its image (PNG), under the default presentation; other "
+        "presentations by query (preset=<name>, or their settings)."
+    )
+    heatmap = serializers.SerializerMethodField(
+        help_text="The map alone, coloured (PNG); presentations as for overlay."
+    )
 
     class Meta:
         model = SaliencyMap
@@ -209,13 +214,20 @@ class SaliencyMapOut(serializers.ModelSerializer):
     def get_raw(self, obj: SaliencyMap) -> str | None:
         return self._url(obj, "raw")
 
+    def _drawn(self, obj: SaliencyMap, kind: str) -> str | None:
+        """A legacy map's stored file as before; other maps drawn under the default preset."""
+        if getattr(obj, kind):
+            return self._url(obj, kind)
+        url = _file_url(self, "map-file", obj.uid, kind)
+        return f"{url}?preset=default" if url and obj.raw else None
+
     @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
     def get_overlay(self, obj: SaliencyMap) -> str | None:
-        return self._url(obj, "overlay")
+        return self._drawn(obj, "overlay")
 
     @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
     def get_heatmap(self, obj: SaliencyMap) -> str | None:
-        return self._url(obj, "heatmap")
+        return self._drawn(obj, "heatmap")
 
 
 class JobIn(serializers.Serializer):
@@ -257,6 +269,7 @@ class JobOut(serializers.ModelSerializer):
             "failed",
             "progress",
             "errors",
+            "warnings",
             "created_at",
             "started_at",
             "finished_at",

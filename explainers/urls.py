@@ -19,6 +19,7 @@ urlpatterns = [
     path("jobs/<uuid:uid>/cancel/", views.job_cancel, name="precompute-job-cancel"),
     path("gallery/", views.gallery, name="gallery"),
     path("gallery/legend.png", views.colormap_legend, name="colormap-legend"),
+    path("gallery/sample.json", views.presentation_sample, name="presentation-sample"),
     path("files/images/<uuid:uid>", api.image_file, name="image-file"),
     path("files/maps/<uuid:uid>/<str:kind>", api.map_file, name="map-file"),
 ]

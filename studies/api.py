@@ -33,6 +33,7 @@ from studies.services.participants import (
     participant_start,
     participant_touch,
     participants_time_out,
+    trial_image_failed,
     trial_show,
 )
 from studies.services.responses import (
@@ -441,4 +442,23 @@ class ResponseView(_ParticipantAPI):
                 "feedback": response_feedback(participant.study, result.response),
             },
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class ParticipantEventView(_ParticipantAPI):
+    @extend_schema(request=s.ParticipantEventIn, responses={201: s.ParticipantEventOut})
+    def post(self, request: Request, code: str) -> Response:
+        """Report what only the browser sees: ``trial.image_failed`` when the current trial's
+        pictures did not load after the page's retries (it keeps the answers disabled)."""
+        participant = participant_for_request(code)
+        data = s.ParticipantEventIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        try:
+            logged = trial_image_failed(participant=participant, trial_index=v["trial"])
+        except StudyError as error:
+            return _error(error, participant=participant)
+        return Response(
+            {"kind": v["kind"], "trial": v["trial"], "logged": logged},
+            status=status.HTTP_201_CREATED,
         )

@@ -38,6 +38,9 @@ class ResponseModel:
     """How bots answer: method effects, attention slips, refusals and drop-outs."""
 
     effects: Mapping[str, float] = field(default_factory=dict)
+    # Shifts of every method's effect for participants of a condition, keyed "factor=level"
+    # (e.g. {"presentation=legacy": -1.0}: maps drawn the legacy way are rated lower).
+    condition_effects: Mapping[str, float] = field(default_factory=dict)
     attention_fail_rate: float = 0.0
     decline_rate: float = 0.0
     abandon_rate: float = 0.0
@@ -155,6 +158,20 @@ class Bot:
             return self.rng.randint(1, q["points"])
         return "bot answer"
 
+    def _effects(self, participant: Participant) -> Mapping[str, float]:
+        if not self.model.condition_effects:
+            return self.model.effects
+        condition = Participant.objects.select_related("condition").get(pk=participant.pk).condition
+        factors = condition.factors if condition else {}  # assigned after the bot's arrival
+        shift = sum(
+            self.model.condition_effects.get(f"{name}={level}", 0.0)
+            for name, level in factors.items()
+        )
+        if not shift:
+            return self.model.effects
+        methods = self.study.stimuli_selection.get("methods", [])
+        return {m: self.model.effects.get(m, 0.0) + shift for m in methods}
+
     def _answer_trial(self, participant: Participant, reply: Any) -> None:
         index = int(re.search(r'data-trial="(\d+)"', reply.content.decode()).group(1))  # type: ignore[union-attr]
         trial = Trial.objects.get(participant=participant, index=index)
@@ -172,7 +189,7 @@ class Bot:
                     shown=trial.shown,
                     hidden={} if attention else trial.hidden,
                     rng=self.rng,
-                    effects=self.model.effects,
+                    effects=self._effects(participant),
                 )
                 if not attention or not self._passes(trial, value):
                     break

@@ -24,7 +24,12 @@ from studies.configschema import ConfigError
 from studies.errors import StudyError
 from studies.models import Study
 from studies.protocols import protocols
-from studies.services.studies import design_validate, study_create, study_transition
+from studies.services.studies import (
+    design_validate,
+    study_create,
+    study_renders_make,
+    study_transition,
+)
 
 DEMO_OWNER = "researcher"
 DEMO_STUDIES: list[dict[str, Any]] = [
@@ -140,6 +145,7 @@ def load(stdout: Any = None) -> list[str]:
                 # so the next run tries again instead of printing a link that does not work.
                 with transaction.atomic():
                     study = study_create(owner=owner, title=spec["title"], design=design)
+                    study_renders_make(study=study)
                     study = study_transition(study=study, actor=owner, action="launch")
             except (ConfigError, StudyError) as error:
                 reason = str(error)

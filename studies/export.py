@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db.models import Count, Q
 
+from studies import presentations
 from studies.exclusions import Exclusion, exclusion_for
 from studies.models import Participant, Study, Trial
 from studies.protocols import Column, Protocol, get_protocol
@@ -88,7 +89,23 @@ def _factor_columns(study: Study) -> list[Column]:
     names: list[str] = []
     for factors in study.conditions.order_by("position").values_list("factors", flat=True):
         names += [k for k in factors if k not in names]
-    return [Column(n, "string", f"Condition factor {n!r}.") for n in names]
+    columns = [
+        Column(n, "string", f"Condition factor {n!r}.") for n in names if n != presentations.FACTOR
+    ]
+    return [*columns, _presentation_column(study)]
+
+
+def _presentation_column(study: Study) -> Column:
+    """How the participant's maps were drawn: a condition factor when the study has several."""
+    entries = presentations.study_presentations(study.stimuli_selection)
+    kind = "Condition factor" if len(entries) > 1 else "The study's one presentation"
+    return Column(
+        presentations.FACTOR,
+        "string",
+        f"{kind}: how the saliency maps were drawn for the participant. "
+        f"{presentations.describe(entries)}.",
+        {"enum": [name for name, _ in entries]},
+    )
 
 
 class StudyExport:
@@ -124,6 +141,7 @@ class StudyExport:
         for trial in trials:
             self.trials.setdefault(trial.participant_id, []).append(trial)
         self.factors = _factor_columns(study)
+        self.presentation = presentations.study_presentations(study.stimuli_selection)[0][0]
         self.exclusions = {
             p.pk: exclusion_for(
                 p,
@@ -173,7 +191,8 @@ class StudyExport:
                     yield {**common, **row}
 
     def _participant_head(self, participant: Participant) -> dict[str, Any]:
-        factors = participant.condition.factors if participant.condition else {}
+        factors = dict(participant.condition.factors if participant.condition else {})
+        factors.setdefault(presentations.FACTOR, self.presentation)
         return {
             "participant_id": participant.export_id,
             "condition": participant.condition.name if participant.condition else None,

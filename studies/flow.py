@@ -108,6 +108,74 @@ SCHEMA = Schema(
         ),
         Option("screen_out_url", "str", "", "Screen-out URL", max_length=500),
         Option("screen_out_code", "str", "", "Prolific screen-out code", max_length=40),
+        # --- the plan: preregistration and cost (PLAN_OPTIONS) -----------------------------
+        Option(
+            "hypotheses",
+            "text",
+            "",
+            "Hypotheses",
+            "Your hypotheses, in your words: they open the preregistration.",
+        ),
+        Option(
+            "power_analysis",
+            "json",
+            None,
+            "Power analysis",
+            'The planner\'s inputs, e.g. {"design": "two_proportions", "p1": 0.7, "p2": 0.55, '
+            '"alpha": 0.05, "power": 0.8}; designs: paired, two_groups, two_proportions, anova '
+            "(with effect, groups). The preregistration states the sample size it gives.",
+            nullable=True,
+        ),
+        Option(
+            "expected_minutes",
+            "float",
+            None,
+            "Expected duration (minutes)",
+            "Per participant; empty: the pilot's median once there is one.",
+            minimum=0.1,
+            maximum=1440,
+            nullable=True,
+        ),
+        Option(
+            "hourly_rate",
+            "float",
+            None,
+            "Payment per hour",
+            "Empty: no cost estimate.",
+            minimum=0,
+            maximum=10000,
+            nullable=True,
+        ),
+        Option("currency", "str", "GBP", "Currency", max_length=10),
+        Option(
+            "platform_fee_percent",
+            "float",
+            0.0,
+            "Platform service fee (%)",
+            "Of the rewards (e.g. Prolific's service fee, MTurk's commission); empty: 0.",
+            minimum=0,
+            maximum=1000,
+            nullable=True,
+        ),
+        Option(
+            "tax_percent",
+            "float",
+            0.0,
+            "Tax (%)",
+            "Empty: 0.",
+            minimum=0,
+            maximum=100,
+            nullable=True,
+        ),
+        Option(
+            "tax_on",
+            "choice",
+            "fee",
+            "Tax applies to",
+            "fee: the service fee only (e.g. VAT on Prolific's fee); total: rewards and fee.",
+            choices=("fee", "total"),
+            nullable=True,
+        ),
         Option(
             "exclude_attention_failures",
             "int",
@@ -157,8 +225,25 @@ SCHEMA = Schema(
 )
 
 
+PLAN_OPTIONS = (
+    "hypotheses",
+    "power_analysis",
+    "expected_minutes",
+    "hourly_rate",
+    "currency",
+    "platform_fee_percent",
+    "tax_percent",
+    "tax_on",
+)
+
+
 def validate_flow(data: Any) -> dict[str, Any]:
     clean, errors = SCHEMA.validate(data)
+    if clean.get("power_analysis") is not None:
+        from analysis.preregistration import power_plan_problems
+
+        if problems := power_plan_problems(clean["power_analysis"]):
+            errors["power_analysis"] = problems
     if "questionnaire" in clean:
         try:
             clean["questionnaire"] = validate_questions(clean["questionnaire"])

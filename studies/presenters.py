@@ -43,6 +43,16 @@ def progress_percent(participant: Participant) -> int:
     return round(100 * participant.n_answered / participant.n_trials)
 
 
+def trial_step(participant: Participant, index: int) -> str:
+    """The page title's step for trial ``index`` (from 0, practice first): "Practice trial 1 of
+    2" or "Trial 3 of 40", main trials and attention checks counted alike (the title must not
+    tell an attention check apart)."""
+    practice = participant.n_practice
+    if index < practice:
+        return f"Practice trial {index + 1} of {practice}"
+    return f"Trial {index - practice + 1} of {participant.n_trials - practice}"
+
+
 def trial_payload(participant: Participant, trial: Trial) -> dict[str, Any]:
     return {
         "index": trial.index,

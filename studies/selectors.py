@@ -6,12 +6,15 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Max
 from django.http import Http404
 
 from studies.models import Participant, Study, Trial
+
+if TYPE_CHECKING:
+    from explainers.models import PrecomputeJob
 
 
 def study_for(user: Any, uid: Any, *, edit: bool = False) -> Study:
@@ -126,3 +129,70 @@ def monitor(study: Study, *, mode: str | None = None) -> Monitor:
         last_seen=agg["last"],
         recent=recent,
     )
+
+
+def precompute_job_in_progress(
+    *, study: Study, methods: list[str], targets: list[str]
+) -> PrecomputeJob | None:
+    """An unfinished job on the study's classifier and image set that computes every one of
+    ``methods`` for every one of ``targets`` (its maps arrive without another job)."""
+    from explainers.models import PrecomputeJob
+
+    jobs = PrecomputeJob.objects.filter(
+        classifier=study.classifier,
+        image_set=study.image_set,
+        state__in=[PrecomputeJob.State.PENDING, PrecomputeJob.State.RUNNING],
+    ).order_by("-created_at")
+    for job in jobs:
+        if set(methods) <= set(job.methods) and set(targets) <= set(job.targets):
+            return job
+    return None
+
+
+@dataclass(frozen=True)
+class StudyCost:
+    """The cost of a study's planned sample, and where its duration came from."""
+
+    plan: Any  # analysis.cost.CostPlan, or None when the inputs are missing
+    source: str  # "stated", "pilot median (n completed)", or why there is no estimate
+
+
+def pilot_median_minutes(study: Study) -> tuple[float | None, int]:
+    """The median duration (minutes) of the pilot's completed sessions, and how many there are."""
+    from analysis.cost import median_minutes
+
+    rows = study.participants.filter(
+        mode=Participant.Mode.PILOT, completed_at__isnull=False
+    ).values_list("started_at", "completed_at")
+    durations = [(done - start).total_seconds() for start, done in rows if done is not None]
+    return median_minutes(durations), len(durations)
+
+
+def study_cost(study: Study) -> StudyCost:
+    """Participants per condition (the quota) × duration × rate, plus fee and tax (the flow's
+    plan options; :mod:`analysis.cost`). The duration: the stated one, else the pilot's median."""
+    from analysis.cost import plan_cost
+
+    flow = study.flow
+    rows = list(study.conditions.order_by("position").values_list("name", "quota"))
+    if not rows or any(q is None for _, q in rows):
+        return StudyCost(None, "set the participants per condition to see the cost")
+    quotas = {name: int(q) for name, q in rows if q is not None}
+    if flow.get("hourly_rate") is None:
+        return StudyCost(None, "set the payment per hour to see the cost")
+    minutes, source = flow.get("expected_minutes"), "stated duration"
+    if minutes is None:
+        minutes, n = pilot_median_minutes(study)
+        if minutes is None:
+            return StudyCost(None, "state the expected duration (or run a pilot) to see the cost")
+        source = f"the pilot's median duration ({n} completed session{'s' if n != 1 else ''})"
+    plan = plan_cost(
+        quotas,
+        minutes=minutes,
+        hourly_rate=flow["hourly_rate"],
+        fee_percent=flow.get("platform_fee_percent") or 0.0,
+        tax_percent=flow.get("tax_percent") or 0.0,
+        tax_on=flow.get("tax_on") or "fee",
+        currency=flow.get("currency") or "",
+    )
+    return StudyCost(plan, source)

@@ -173,12 +173,34 @@ class ResponseIn(serializers.Serializer):
     idempotency_key = serializers.RegexField(r"^[A-Za-z0-9_\-]{8,64}$")
 
 
+class ParticipantEventIn(serializers.Serializer):
+    """Something the participant's browser saw that the server cannot: only the kinds listed."""
+
+    kind = serializers.ChoiceField(
+        choices=["trial.image_failed"],
+        help_text="trial.image_failed: the trial's pictures did not load, even after retries.",
+    )
+    trial = serializers.IntegerField(min_value=0, help_text="The current trial's index.")
+
+
+class ParticipantEventOut(serializers.Serializer):
+    kind = serializers.CharField()
+    trial = serializers.IntegerField()
+    logged = serializers.BooleanField(
+        help_text="False when this participant has already reported the most that is kept."
+    )
+
+
 class PracticeFeedbackOut(serializers.Serializer):
     trial = serializers.IntegerField()
     correct = serializers.BooleanField(
         allow_null=True, help_text="null: no right answer on record for the item."
     )
-    message = serializers.CharField()
+    title = serializers.CharField(help_text='The verdict, once: "Correct", "Not quite".')
+    detail = serializers.CharField(
+        allow_blank=True, help_text="What the right answer was (a sentence; may be empty)."
+    )
+    message = serializers.CharField(help_text="Title and detail in one line.")
 
 
 class ResponseOut(serializers.Serializer):

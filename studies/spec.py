@@ -17,6 +17,7 @@ from django.utils import timezone
 from explainers.models import Classifier, ImageSet
 from studies.configschema import ConfigError
 from studies.models import Study
+from studies.presentations import study_presentations
 from studies.protocols import get_protocol
 from studies.services.studies import Design, design_validate
 
@@ -49,6 +50,11 @@ def study_spec(study: Study) -> dict[str, Any]:
         "flow": study.flow,
         "stimuli": {
             **study.stimuli_selection,
+            # a study from before presentations existed showed the legacy convention: say so
+            "presentations": [
+                {"name": name, **p.to_dict()}
+                for name, p in study_presentations(study.stimuli_selection)
+            ],
             "classifier": {
                 "name": classifier.name,
                 "source": classifier.source,

@@ -28,6 +28,11 @@ urlpatterns = [
         api.ResponseView.as_view(),
         name="api-participant-responses",
     ),
+    path(
+        "api/participants/<str:code>/events/",
+        api.ParticipantEventView.as_view(),
+        name="api-participant-events",
+    ),
     # researchers
     path("api/protocols/", api.ProtocolListView.as_view(), name="api-protocols"),
     path("api/", include(router.urls)),
@@ -40,6 +45,7 @@ urlpatterns = [
     path("studies/<uuid:uid>/copy/", researcher.study_copy, name="copy"),
     path("studies/<uuid:uid>/preview/", researcher.study_preview, name="preview"),
     path("studies/<uuid:uid>/precompute/", researcher.study_precompute, name="precompute"),
+    path("studies/<uuid:uid>/render/", researcher.study_render, name="render"),
     path("studies/<uuid:uid>/monitor/", researcher.study_monitor, name="monitor"),
     path(
         "studies/<uuid:uid>/participants/<int:number>/exclusion/",

@@ -29,12 +29,12 @@ class ServiceStatus:
 
 
 def _broker_variable() -> str:
-    env = settings.env if hasattr(settings, "env") else None
-    if env is not None and env.string("CELERY_BROKER_URL").strip():
-        return "CELERY_BROKER_URL"
-    if env is not None and env.string("REDIS_URL").strip():
-        return "REDIS_URL"
-    return "CELERY_BROKER_URL"
+    """The environment variable the broker URL came from (settings record it at start-up).
+
+    ``django.conf.settings`` keeps upper-case names only, so the settings module's ``env`` is
+    not visible here: the variable is resolved with the URL, in ``resolve_celery_urls``.
+    """
+    return getattr(settings, "BROKER_URL_VARIABLE", "") or "CELERY_BROKER_URL"
 
 
 def check_database(alias: str = "default") -> ServiceStatus:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kombu import Queue
 
+from studyplatform.dbidentity import identity_of
 from studyplatform.envconfig import (
     ConfigurationError,
     load,
@@ -188,8 +189,12 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery --------------------------------------------------------------------------------------
-_celery = resolve_celery_urls(env, VAR_DIR)
+# one file-system queue per database: a worker never reads another database's tasks
+_celery = resolve_celery_urls(env, VAR_DIR, database_key=identity_of(DATABASES["default"]))
 CELERY_BROKER_URL = _celery.broker
+# which variable set it (REDIS_URL stands in for an unset CELERY_BROKER_URL): the health check
+# names it (outside the CELERY_ namespace: not a Celery setting)
+BROKER_URL_VARIABLE = _celery.broker_variable
 CELERY_RESULT_BACKEND = _celery.backend
 CELERY_FILESYSTEM_FOLDER = _celery.filesystem_folder
 if CELERY_FILESYSTEM_FOLDER is not None:
@@ -240,12 +245,37 @@ LOG_LEVEL = env.string("LOG_LEVEL").upper() or "INFO"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Participant codes are credentials: every handler rewrites them out of its records
+    # (studyplatform/logredact.py; gunicorn's access log uses its GunicornLogger).
+    "filters": {"participant_codes": {"()": "studyplatform.logredact.RedactParticipantCodes"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["participant_codes"],
+        },
+        # runserver's (and the demo's) access log, as Django's default but redacted
+        "server": {
+            "class": "logging.StreamHandler",
+            "formatter": "server",
+            "filters": ["participant_codes"],
+        },
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
-        for name in ("studyplatform", "explainers", "studies", "celery")
+        **{
+            name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+            for name in ("studyplatform", "explainers", "studies", "celery", "django")
+        },
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
     },
 }
 

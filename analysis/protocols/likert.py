@@ -1,11 +1,12 @@
 """Likert rating protocol: ratings of explanation methods on an ordinal scale.
 
 Confirmatory model: cumulative-logit mixed model ``rating ~ method + (1|participant) + (1|item)``
-(``clmm``), treatment coding against a reference method (``method[<m>]`` is the log cumulative
-odds ratio of a higher rating, positive = rated higher), thresholds ``threshold[k|k+1]`` and the
-variances; ``clmm_odds_ratio`` gives the cumulative odds ratios. Then all pairwise contrasts
-between methods (``clmm_contrast``, Holm) and the predicted category probabilities per method
-with the random effects at 0 (``clmm_predicted``).
+(``clmm``; with ``+ presentation`` when the maps' presentation is a between-subjects factor,
+``presentation[<level>]`` against the first level), treatment coding against a reference method
+(``method[<m>]`` is the log cumulative odds ratio of a higher rating, positive = rated higher),
+thresholds ``threshold[k|k+1]`` and the variances; ``clmm_odds_ratio`` gives the cumulative odds
+ratios. Then all pairwise contrasts between methods (``clmm_contrast``, Holm) and the predicted
+category probabilities per method with the random effects at 0 (``clmm_predicted``).
 
 Companions on participant × method mean ratings (within subjects): Friedman's test with Kendall's
 W (``friedman``, ``kendall_w``; W's CI by a bootstrap over participants) and pairwise Wilcoxon
@@ -37,6 +38,7 @@ from analysis.protocols._common import (
     percentile_ci,
     safely,
 )
+from analysis.protocols.factors import FACTORS, factor_levels
 from analysis.results import ResultBuilder, Row
 from analysis.stat_tests import (
     friedman,
@@ -169,7 +171,16 @@ def _clmm(
         return
     codes = np.searchsorted(levels, data["rating"].to_numpy())
     method = data["method"].to_numpy()
-    x = np.column_stack([(method == m).astype(float) for m in others])
+    columns = [(method == m).astype(float) for m in others]
+    for factor in FACTORS:  # between-subjects conditions (the maps' presentation) as fixed effects
+        factor_values = factor_levels(data, factor)
+        if len(factor_values) < 2:
+            continue
+        shown = data[factor].astype(str).to_numpy()
+        for level in factor_values[1:]:
+            names.append(f"{factor}[{level}]")
+            columns.append((shown == level).astype(float))
+    x = np.column_stack(columns)
     groups = {"participant": data["participant_id"].to_numpy(), "item": data["item_id"].to_numpy()}
     fit = fit_mixed("ordinal", codes.astype(float), x, names, groups, n_categories=len(levels))
     labels = [f"{levels[k]:g}|{levels[k + 1]:g}" for k in range(len(levels) - 1)]
@@ -201,7 +212,9 @@ def _clmm(
     coef = {reference: 0.0}
     index = {}
     for k, name in enumerate(res.fixed_names):
-        m = others[names.index(name)]
+        if not name.startswith("method["):
+            continue  # a condition factor's term
+        m = name[len("method[") : -1]
         coef[m] = float(res.fixed[k])
         index[m] = k
     z975 = float(stats.norm.ppf(0.975))
@@ -239,9 +252,11 @@ def _clmm(
                 n=res.n_obs,
             )
     # predicted category probabilities with random effects at 0
-    rows = np.array([[1.0 if m == o else 0.0 for o in others] for m in methods])
-    keep = [others.index(nm[len("method[") : -1]) for nm in res.fixed_names]
-    probs = res.predict_proba(rows[:, keep]) if keep else None
+    # (condition factors at their first level)
+    rows = np.array(
+        [[1.0 if name == f"method[{m}]" else 0.0 for name in res.fixed_names] for m in methods]
+    )
+    probs = res.predict_proba(rows) if len(res.fixed_names) else None
     if probs is not None:
         for i, m in enumerate(methods):
             for k, level in enumerate(levels):

@@ -1,5 +1,8 @@
 """The compute step of a precompute unit: one batched call of ``explainers.core`` per target set.
 
+It stores raw maps, predictions and scores only: drawing maps for people is CPU work, done from
+the stored raw maps by ``explainers.services.rendering`` on the default queue.
+
 Only what is missing is computed: predictions per (image, classifier), maps per (image,
 classifier, method, target class, parameter hash), scores per (map, metric, parameter hash).
 """
@@ -19,6 +22,7 @@ from PIL import ImageOps
 from explainers.models import Classifier, FaithfulnessScore, Image, Prediction, SaliencyMap
 from explainers.runtime import core_classifier, model_inputs
 from explainers.services import map_storage
+from explainers.services.image_sets import true_classes
 from explainers.services.image_validation import ALLOWED_FORMATS
 from explainers.services.parameters import (
     canonical_hash,
@@ -89,15 +93,19 @@ def ensure_predictions(
 
 
 def _targets(
-    images: Sequence[Image], predictions: dict[int, Prediction], kinds: Sequence[str]
+    classifier: Classifier,
+    images: Sequence[Image],
+    predictions: dict[int, Prediction],
+    kinds: Sequence[str],
 ) -> list[tuple[Image, int]]:
+    truth = true_classes(classifier, images) if "truth" in kinds else {}
     pairs: dict[tuple[int, int], tuple[Image, int]] = {}
     for image in images:
         if "predicted" in kinds:
             cls = predictions[image.pk].predicted_class
             pairs[(image.pk, cls)] = (image, cls)
-        if "truth" in kinds and image.label_index is not None:
-            pairs[(image.pk, image.label_index)] = (image, image.label_index)
+        if (index := truth.get(image.pk)) is not None:
+            pairs[(image.pk, index)] = (image, index)
     return list(pairs.values())
 
 
@@ -114,13 +122,12 @@ def compute_maps_and_scores(
     """Compute the missing maps, then the missing scores, for one method on a batch of images."""
 
     from explainers import core
-    from explainers.core import render
     from explainers.services.precompute import save_map_rows, save_scores
 
     parameters = parameters_for(method, options)
     parameters_hash = canonical_hash(parameters)
     runtime = runtime_options(method, options)  # batch_size etc.: not part of the map's identity
-    wanted = _targets(images, predictions, targets)
+    wanted = _targets(classifier, images, predictions, targets)
     done = set(
         SaliencyMap.objects.filter(
             classifier=classifier,
@@ -133,7 +140,8 @@ def compute_maps_and_scores(
     clf = core_classifier(classifier)
     created = 0
     if todo:
-        views, x = model_inputs(classifier, [image for image, _ in todo], _open_rgb)
+        # the picture a map is drawn on is made later, from the raw map, on the CPU queue
+        _, x = model_inputs(classifier, [image for image, _ in todo], _open_rgb)
         started = time.perf_counter()
         maps = core.explain(
             clf, x, method, targets=[cls for _, cls in todo], **parameters, **runtime
@@ -142,8 +150,7 @@ def compute_maps_and_scores(
         versions = _versions()
         device = str(getattr(clf, "device", "cpu"))
         rows = []
-        pngs = render.rendered_pngs_batch(views, maps)
-        for (image, cls), saliency, (overlay, heatmap) in zip(todo, maps, pngs, strict=True):
+        for (image, cls), saliency in zip(todo, maps, strict=True):
             stem = map_storage.opaque_name(image.uid, classifier.uid, method, cls, parameters_hash)
             rows.append(
                 SaliencyMap(
@@ -156,8 +163,6 @@ def compute_maps_and_scores(
                     raw=map_storage.save_bytes(
                         "maps/raw", "npy", map_storage.encode_raw(saliency), stem
                     ),
-                    overlay=map_storage.save_bytes("maps/overlay", "png", overlay, stem),
-                    heatmap=map_storage.save_bytes("maps/heatmap", "png", heatmap, stem),
                     height=saliency.shape[0],
                     width=saliency.shape[1],
                     device=device,

@@ -34,7 +34,9 @@ from explainers.models import (
     Prediction,
     SaliencyMap,
 )
-from explainers.services.parameters import parameters_for
+from explainers.services.image_sets import labels_unmatched, true_classes
+from explainers.services.parameters import canonical_hash, parameters_for
+from explainers.services.rendering import PresentationError, presentation_parse
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,22 @@ def _registries() -> tuple[dict[str, object], dict[str, object]]:
     return dict(METHODS), dict(METRICS)
 
 
+def methods_unsupported(classifier: Classifier, methods: Sequence[str]) -> dict[str, str]:
+    """The methods among ``methods`` that ``classifier`` cannot run, with why (known without
+    loading the model: an uploaded TorchScript archive takes no Python hooks)."""
+    from explainers.core import METHODS
+    from explainers.core.classifier import SCRIPTED_HOOK_LIMITATION, method_limitation
+
+    if classifier.source != Classifier.Source.TORCHSCRIPT:
+        return {}
+    return {
+        m: reason
+        for m in methods
+        if m in METHODS
+        and (reason := method_limitation(METHODS[m].family, m, SCRIPTED_HOOK_LIMITATION))
+    }
+
+
 def precompute_job_create(
     *,
     classifier: Classifier,
@@ -66,8 +84,13 @@ def precompute_job_create(
     options: dict[str, dict[str, object]] | None = None,
     batch_size: int = 8,
     owner: Any = None,
+    presentations: Sequence[dict[str, object]] = (),
 ) -> PrecomputeJob:
-    """Validate the request, create the job and queue its dispatch when the transaction commits."""
+    """Validate the request, create the job and queue its dispatch when the transaction commits.
+
+    ``presentations``: settings of the conventions each computed map is to be rendered in, on the
+    CPU queue, as its unit finishes (a study's presentations); the job itself renders nothing.
+    """
     known_methods, known_metrics = _registries()
     methods = list(dict.fromkeys(methods))
     metrics = list(dict.fromkeys(metrics))
@@ -87,10 +110,20 @@ def precompute_job_create(
         raise JobError("batch_size: must be between 1 and 256")
     for method in methods:
         parameters_for(method, options.get(method, {}))  # raises JobError on a bad option
+    if unsupported := methods_unsupported(classifier, methods):
+        raise JobError(
+            "methods: "
+            + "; ".join(f"{m} cannot run on {classifier.name}: {r}" for m, r in unsupported.items())
+        )
+    rendered = []
+    for item in presentations:
+        try:
+            rendered.append(presentation_parse(item).to_dict())
+        except PresentationError as error:
+            raise JobError(str(error)) from None
     if not image_set.images.exists():
         raise JobError(f"image set {image_set.name!r} has no images")
-    if "truth" in targets and not image_set.images.filter(label_index__isnull=False).exists():
-        raise JobError(f"targets: image set {image_set.name!r} has no ground-truth labels")
+    warnings = _truth_warnings(classifier, image_set) if "truth" in targets else []
     from explainers.tasks.jobs import dispatch_job
 
     with transaction.atomic():
@@ -102,13 +135,56 @@ def precompute_job_create(
             metrics=metrics,
             targets=targets,
             options=options,
+            presentations=rendered,
             batch_size=batch_size,
+            warnings=warnings,
             total=image_set.images.count() * len(methods),
         )
         # robust: a broker that is down must not turn a stored job into an error answer; the job
         # stays pending and the next worker start sends it (resume_unfinished_jobs).
         transaction.on_commit(lambda: dispatch_job.delay(job.pk), robust=True)
     return job
+
+
+#: Files listed by name in a message about unmatched labels (the rest are counted).
+LISTED_FILES = 20
+
+
+def _listed(pairs: Sequence[tuple[str, str]]) -> str:
+    shown = ", ".join(f"{file} ({label!r})" for file, label in pairs[:LISTED_FILES])
+    more = len(pairs) - LISTED_FILES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _truth_warnings(classifier: Classifier, image_set: ImageSet) -> list[str]:
+    """Check the ground truth of ``image_set`` for ``classifier``: raise JobError if no image
+    has a true class for it; otherwise the warnings about images whose label names no class.
+
+    Label names are resolved against the classifier's ``class_names`` here and when the maps
+    are computed (:func:`explainers.services.image_sets.true_classes`), not stored on the images.
+    """
+    images = list(image_set.images.only("id", "label", "label_index"))
+    resolved = sum(index is not None for index in true_classes(classifier, images).values())
+    missing = labels_unmatched(classifier, image_set)
+    names = list(classifier.class_names or [])
+    classes = ", ".join(map(str, names[:LISTED_FILES])) + (
+        " …" if len(names) > LISTED_FILES else ""
+    )
+    if not resolved:
+        if not missing:
+            raise JobError(f"targets: image set {image_set.name!r} has no ground-truth labels")
+        raise JobError(
+            f"targets: no ground-truth label of image set {image_set.name!r} names a class of "
+            f"{classifier.name} (its classes: {classes}); labels that match none, by file: "
+            + _listed(missing)
+        )
+    if not missing:
+        return []
+    return [
+        f"truth: {len(missing)} image(s) of {image_set.name!r} have a label that names no class "
+        f"of {classifier.name} and get no true-class map (its classes: {classes}): "
+        + _listed(missing)
+    ]
 
 
 def precompute_job_dispatch(*, job_id: int) -> list[int]:
@@ -212,7 +288,25 @@ def precompute_unit_run(*, unit_id: int) -> UnitOutcome:
         metrics=job.metrics,
     )
     _unit_finish(unit_id, PrecomputeUnit.State.DONE, seconds=time.perf_counter() - started)
+    if job.presentations:
+        _request_renders(job, unit.method, images)
     return UnitOutcome(created_maps, created_scores, skipped=False)
+
+
+def _request_renders(job: PrecomputeJob, method: str, images: Sequence[Image]) -> None:
+    """Queue the CPU renders of the unit's maps (a message per chunk; nothing is drawn here)."""
+    from explainers.services.rendering import map_renders_request
+
+    parameters_hash = canonical_hash(parameters_for(method, job.options.get(method, {})))
+    map_ids = list(
+        SaliencyMap.objects.filter(
+            classifier_id=job.classifier_id,
+            method=method,
+            parameters_hash=parameters_hash,
+            image__in=images,
+        ).values_list("id", flat=True)
+    )
+    map_renders_request(map_ids=map_ids, presentations=job.presentations)
 
 
 def precompute_unit_fail(*, unit_id: int, error: str) -> None:

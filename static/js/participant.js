@@ -4,6 +4,10 @@
  * once per trial and kept in sessionStorage, so a double click, a retry after a network failure
  * or a reload before the answer arrived stores the answer once. The response time runs from the
  * moment every image of the trial has loaded (performance.now()) to the submission.
+ * Until then the answers are disabled: a picture that fails is tried again (IMAGE_RETRIES, each
+ * time with a fresh URL so that no cached failure is reused); if it still fails, the page says
+ * so, offers to try again, and reports "trial.image_failed" to the server (the trial's index
+ * only), and the trial cannot be answered with a picture missing.
  * Without JavaScript the same forms post to the page and work as well (without timing).
  * After a practice answer the server may show its feedback page: Enter there means Continue.
  */
@@ -12,6 +16,10 @@
 
   var RESERVED = { csrfmiddlewaretoken: 1, page: 1, trial: 1, idempotency_key: 1, rt_ms: 1 };
   var RETRIES = [500, 1000, 2000, 4000, 8000];
+  var IMAGE_RETRIES = [1000, 3000];  // ms before each new try of a picture that failed
+  var IMAGE_FAILED = "A picture of this question could not be loaded, so it cannot be answered " +
+    "yet. Please check your internet connection and try again.";
+  var loads = 0;  // every new try of a picture gets a URL of its own
 
   function newKey() {
     if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID().replace(/-/g, "");
@@ -28,15 +36,44 @@
     } catch (e) { return null; }  // storage disabled: the server-rendered key is used
   }
 
-  function imagesLoaded(root) {
-    var images = Array.prototype.slice.call(root.querySelectorAll("img"));
-    return Promise.all(images.map(function (img) {
-      if (img.complete) return Promise.resolve();
-      return new Promise(function (resolve) {
-        img.addEventListener("load", resolve, { once: true });
-        img.addEventListener("error", resolve, { once: true });
-      });
-    }));
+  /* A loaded picture has pixels: a broken one is "complete" too, with no width. */
+  function loaded(img) { return img.complete && img.naturalWidth > 0; }
+
+  function reload(img) {
+    if (!img.dataset.src) img.dataset.src = img.getAttribute("src");
+    var url = img.dataset.src;
+    loads += 1;
+    img.src = url + (url.indexOf("?") < 0 ? "?" : "&") + "retry=" + loads;
+  }
+
+  /* Resolves true once ``img`` has loaded, false when it failed IMAGE_RETRIES.length more times. */
+  function imageLoads(img) {
+    return new Promise(function (resolve) {
+      var tries = 0;
+      var failed = null;  // the URL whose failure was handled: "complete" can be seen before
+      function done(ok) {  // its error event arrives, and one failure must count once
+        img.removeEventListener("load", onLoad);
+        img.removeEventListener("error", onError);
+        resolve(ok);
+      }
+      function onLoad() { done(true); }
+      function onError() {
+        if (failed === img.src) return;
+        failed = img.src;
+        if (tries >= IMAGE_RETRIES.length) { done(false); return; }
+        setTimeout(function () { reload(img); }, IMAGE_RETRIES[tries]);
+        tries += 1;
+      }
+      img.addEventListener("load", onLoad);
+      img.addEventListener("error", onError);
+      if (img.complete) { if (loaded(img)) onLoad(); else onError(); }  // settled before this ran
+    });
+  }
+
+  function imagesLoad(images) {
+    return Promise.all(images.map(imageLoads)).then(function (oks) {
+      return oks.every(Boolean);
+    });
   }
 
   function collect(form) {
@@ -124,10 +161,69 @@
     var key = storedKey("studies:" + form.dataset.code + ":" + form.dataset.trial);
     if (key) form.elements.idempotency_key.value = key;
     var shownAt = null;
-    imagesLoaded(form).then(function () { shownAt = performance.now(); form.classList.add("ready"); });
+    var ready = false;
     var sending = false;
+    var images = Array.prototype.slice.call(form.querySelectorAll("img"));
+    var notice = null;
 
     function show(message) { error.textContent = message || ""; }
+
+    function answerable(on) {
+      form.querySelectorAll("fieldset").forEach(function (f) { f.disabled = !on; });
+      button.disabled = !on;
+    }
+
+    function report() {  // best effort: the page works the same when the report is lost
+      if (!form.dataset.events) return;
+      fetch(form.dataset.events, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "Accept": "application/json" },
+        body: JSON.stringify({ kind: "trial.image_failed", trial: parseInt(form.dataset.trial, 10) })
+      }).catch(function () { /* offline: nothing more to do */ });
+    }
+
+    function imageNotice() {
+      if (notice) return notice;
+      notice = document.createElement("div");
+      notice.className = "image-failed";
+      notice.setAttribute("role", "alert");
+      notice.setAttribute("data-image-failed", "");
+      var text = document.createElement("p");
+      text.textContent = IMAGE_FAILED;
+      var again = document.createElement("button");
+      again.type = "button";
+      again.textContent = "Try again";
+      again.setAttribute("data-image-retry", "");
+      again.addEventListener("click", function () {
+        notice.hidden = true;
+        var broken = images.filter(function (img) { return !loaded(img); });
+        broken.forEach(reload);
+        whenLoaded(broken);
+      });
+      notice.appendChild(text);
+      notice.appendChild(again);
+      form.insertBefore(notice, form.firstChild);
+      return notice;
+    }
+
+    function whenLoaded(list) {
+      imagesLoad(list).then(function (ok) {
+        if (!images.every(loaded)) ok = false;
+        if (ok) {
+          if (notice) notice.hidden = true;
+          ready = true;
+          answerable(true);
+          shownAt = performance.now();
+          form.classList.add("ready");
+          return;
+        }
+        imageNotice().hidden = false;
+        report();
+      });
+    }
+
+    answerable(false);
+    whenLoaded(images);
 
     async function send() {
       var body = JSON.stringify({
@@ -166,7 +262,7 @@
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      if (sending) return;
+      if (sending || !ready) return;
       var missing = missingAnswer(form);
       if (missing) {
         show("Please answer every question.");
@@ -190,6 +286,7 @@
 
     document.addEventListener("keydown", function (event) {
       if (event.altKey || event.ctrlKey || event.metaKey) return;
+      if (!ready) return;  // nothing to answer before every picture is there
       if (event.key === "Enter") {
         event.preventDefault();
         if (form.requestSubmit) form.requestSubmit(); else button.click();
@@ -234,7 +331,20 @@
     }
   }
 
+  /* A new page puts the focus on its heading (a trial's question, a form's title), so that a
+   * screen reader reads on from there and Tab goes on to the first answer; a page whose one
+   * action has the focus already (autofocus) keeps it. The page does not scroll for it. */
+  function focusHeading() {
+    if (document.activeElement && document.activeElement !== document.body) return;
+    if (document.querySelector("[autofocus]")) return;  // focused by the browser, maybe later
+    var heading = document.querySelector("main h1");
+    if (!heading) return;
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: true });
+  }
+
   var trial = document.querySelector("form[data-trial]");
   if (trial) setupTrial(trial);
   document.querySelectorAll("form[data-page-form]").forEach(setupPage);
+  focusHeading();
 })();

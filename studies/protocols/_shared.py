@@ -45,14 +45,33 @@ def check_scale(points: int, labels: Sequence[str], neutral: bool) -> dict[str, 
     return errors
 
 
+#: More digits than any scale point, position or option code needs; longer strings are
+#: refused before ``int()`` (which raises past Python's 4,300-digit conversion limit).
+MAX_DIGITS = 18
+
+
+def is_ascii_integer(text: str, *, signed: bool = False) -> bool:
+    """Whether ``text`` is 1–18 ASCII digits (after an optional ``-`` when ``signed``).
+
+    ``str.isdigit()`` alone also accepts superscripts (``"²"``, which ``int()`` refuses) and
+    other scripts' digits (``"٣"``, which ``int()`` reads as 3); neither is a valid answer.
+    """
+    digits = text[1:] if signed and text.startswith("-") else text
+    return 0 < len(digits) <= MAX_DIGITS and digits.isascii() and digits.isdigit()
+
+
 def parse_int(value: Any) -> int | None:
+    """An integer answer from JSON or a form field; None for anything that is not one.
+
+    Strings must be ASCII digits (optionally signed, surrounding blanks allowed).
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and is_ascii_integer(value.strip(), signed=True):
         return int(value.strip())
     return None
 

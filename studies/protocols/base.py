@@ -43,6 +43,12 @@ class MapRef:
     heatmap: str
 
 
+def _map_ref(ref: Mapping[str, Any], presentation: str | None) -> MapRef:
+    files = (ref.get("presentations") or {}).get(presentation) if presentation else None
+    files = files or ref
+    return MapRef(id=ref["id"], overlay=files["overlay"], heatmap=files["heatmap"])
+
+
 @dataclass(frozen=True)
 class StimulusItem:
     """A frozen stimulus as protocols see it (see ``Stimulus.data``)."""
@@ -64,7 +70,11 @@ class StimulusItem:
         return self.maps[method][target]
 
     @classmethod
-    def from_data(cls, pk: int, item_id: str, data: Mapping[str, Any]) -> StimulusItem:
+    def from_data(
+        cls, pk: int, item_id: str, data: Mapping[str, Any], presentation: str | None = None
+    ) -> StimulusItem:
+        """The item as frozen; its maps' files are those of ``presentation`` (a level of the
+        study's presentation factor) where given, else of the study's first presentation."""
         return cls(
             pk=pk,
             item_id=item_id,
@@ -78,7 +88,7 @@ class StimulusItem:
             top_labels=tuple(data.get("top_labels", ())),
             top_probabilities=tuple(data.get("top_probabilities", ())),
             maps={
-                method: {target: MapRef(**ref) for target, ref in targets.items()}
+                method: {target: _map_ref(ref, presentation) for target, ref in targets.items()}
                 for method, targets in data.get("maps", {}).items()
             },
         )
@@ -130,19 +140,28 @@ class PlanContext:
 @dataclass(frozen=True)
 class PracticeFeedback:
     """Feedback on a stored practice answer: right or not (``None``: no right answer on record
-    for the item) and the sentence shown to the participant."""
+    for the item), said once in ``title`` ("Correct", "Not quite"), and what the right answer
+    was in ``detail`` (a sentence of its own; may be empty). The feedback page shows the title
+    as its heading and the detail below it; :attr:`message` is both in one line, for a front end
+    that shows a single line."""
 
     correct: bool | None
-    message: str
+    title: str
+    detail: str = ""
+
+    @property
+    def message(self) -> str:
+        return f"{self.title}. {self.detail}" if self.detail else f"{self.title}."
 
     @classmethod
     def right(cls) -> PracticeFeedback:
-        return cls(True, "Correct.")
+        return cls(True, "Correct")
 
     @classmethod
     def wrong(cls, answer: str) -> PracticeFeedback:
-        """``answer``: the rest of "Not quite: …", e.g. "the photo shows a zebra."."""
-        return cls(False, f"Not quite: {answer}")
+        """``answer``: the sentence that gives the right answer, e.g. "The photo shows a
+        zebra."; the verdict "Not quite" is the title, not repeated in it."""
+        return cls(False, "Not quite", answer)
 
 
 @dataclass(frozen=True)

@@ -422,8 +422,10 @@ class GroundTruthPrediction(Protocol):
             return PracticeFeedback.right()
         truth = hidden.get("truth")
         if correct is None or not truth:  # no ground truth on record for this image
-            return PracticeFeedback(None, "Thank you. There is no right answer on record here.")
-        return PracticeFeedback.wrong(f"the photo shows {truth}.")
+            return PracticeFeedback(
+                None, "Practice answer saved", "Thank you. There is no right answer on record here."
+            )
+        return PracticeFeedback.wrong(f"The photo shows {truth}.")
 
     # --- export -------------------------------------------------------------------------------
     def export_columns(self, config: Mapping[str, Any]) -> list[Column]:

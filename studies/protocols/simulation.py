@@ -60,6 +60,11 @@ def _rule(config: Mapping[str, Any]) -> Rule:
     return Rule(config["recognised_if"], int(config["top_k"]), config["negatives"])
 
 
+def _recognised_means(rule: Rule) -> str:
+    """The study's rule in the participant's words (the score tables say "guesses" too)."""
+    return "its first guess" if rule.rule == "top1" else f"among its {rule.k} most likely guesses"
+
+
 @register
 class Simulation(Protocol):
     name = "simulation"
@@ -144,7 +149,9 @@ class Simulation(Protocol):
 
     def instructions(self, config: Mapping[str, Any]) -> str:
         return (
-            "An AI system looks at photos and decides whether it recognises a given object. In "
+            "An AI system looks at photos and decides whether it recognises a given object. It "
+            "recognises an object when that object is "
+            f"{_recognised_means(_rule(config))} for the photo. In "
             "each task you first see four examples of its decisions for one object, some right "
             "and some wrong. Then you see a new photo: predict whether the system will "
             "recognise the object in it (not whether the object is really there), and say how "
@@ -238,22 +245,39 @@ class Simulation(Protocol):
             trial.shown["practice"] = True
         return trials
 
-    def _panel(
-        self, ctx: PlanContext, item: StimulusItem, method: str | None, *, scores: bool
-    ) -> dict[str, Any]:
+    def _panel(self, ctx: PlanContext, item: StimulusItem, method: str | None) -> dict[str, Any]:
         panel: dict[str, Any] = {"image": {"asset": ctx.asset(item.image)}, "map": None}
         if method is not None:
             ref = item.map(method)
             panel["map"] = {"asset": ctx.asset(getattr(ref, ctx.config["map_style"]))}
-        if scores:
-            top = int(ctx.config["scores_shown_top"])
-            panel["scores"] = [
-                {"label": label, "percent": percent(p)}
-                for label, p in list(zip(item.top_labels, item.top_probabilities, strict=False))[
-                    :top
-                ]
-            ]
         return panel
+
+    @staticmethod
+    def _scores(
+        config: Mapping[str, Any], item: StimulusItem, target: int, target_label: str
+    ) -> list[dict[str, Any]]:
+        """The model's most likely classes, ranked, and always the target's own row: with
+        "recognised = among the top k" and fewer than k rows shown, a recognised target could
+        otherwise be missing from its example's table. A target below the rows shown follows
+        them (``gap``); one the model did not rank at all says so."""
+        ranked = list(zip(item.top_classes, item.top_labels, item.top_probabilities, strict=False))
+        shown = int(config["scores_shown_top"])
+        rows = [
+            {"rank": r, "label": label, "percent": percent(p), "target": c == target}
+            for r, (c, label, p) in enumerate(ranked, start=1)
+        ]
+        out = rows[:shown]
+        if not any(row["target"] for row in out):
+            own = next((row for row in rows if row["target"]), None)
+            if own is None:
+                own = {
+                    "rank": None,
+                    "label": target_label,
+                    "percent": f"not in its top {len(ranked)}",
+                    "target": True,
+                }
+            out.append({**own, "gap": True})
+        return out
 
     def _trial(self, ctx: PlanContext, task: Any) -> PlannedTrial:
         config = ctx.config
@@ -266,19 +290,20 @@ class Simulation(Protocol):
         for name in OUTCOMES:
             item = task.examples[name]
             said = name in ("TP", "FP")
-            panel = self._panel(ctx, item, method, scores=scores)
+            panel = self._panel(ctx, item, method)
+            if scores:
+                panel["scores"] = self._scores(config, item, task.target, target)
             panel["caption"] = (
                 f"The system {'recognised' if said else 'did not recognise'} “{target}” "
                 f"({'correct' if name in ('TP', 'TN') else 'wrong'}: "
                 f"{OUTCOME_NAMES[name]})"
             )
             examples.append(panel)
-        test = self._panel(
-            ctx, task.test, method if config["show_test_map"] else None, scores=False
-        )
+        test = self._panel(ctx, task.test, method if config["show_test_map"] else None)
         shown = {
             "question": f"Will the system recognise “{target}” in this photo?",
             "target": target,
+            "rule": f"It recognises “{target}” when “{target}” is {_recognised_means(rule)}.",
             "examples": examples,
             "test": test,
             "choice": {"name": "prediction", "options": YES_NO},
@@ -355,8 +380,11 @@ class Simulation(Protocol):
         """Right means the MODEL's output, as in the tasks (Alqaraawi et al.'s training)."""
         if scored.get("correct"):
             return PracticeFeedback.right()
+        said = bool(hidden["model_output"])
         return PracticeFeedback.wrong(
-            f"the system's answer was {'yes' if hidden['model_output'] else 'no'}."
+            f"The system's answer was “{'Yes' if said else 'No'}”: it "
+            f"{'recognised' if said else 'did not recognise'} “{hidden['target_label']}” in "
+            "this photo."
         )
 
     # --- export -------------------------------------------------------------------------------

@@ -475,3 +475,33 @@ def _trial_first_show(participant: Participant, trial: Trial) -> None:
             kind="trial.shown",
             data={"index": trial.index},
         )
+
+
+IMAGE_FAILURE_KIND = "trial.image_failed"
+# A page that keeps failing (or a client that keeps posting) must not flood the event log.
+IMAGE_FAILURES_LOGGED = 20
+
+
+@transaction.atomic
+def trial_image_failed(*, participant: Participant, trial_index: int) -> bool:
+    """Record that the current trial's pictures did not load in the participant's browser, even
+    after its retries: the trial could not be answered there (the page keeps its answers
+    disabled and offers to try again). The event holds the trial's index only. Raises
+    :class:`WrongPage` for any trial but the current one; at most :data:`IMAGE_FAILURES_LOGGED`
+    such events per participant (``False``: this one was not logged)."""
+    if participant.page not in ("practice", "trials") or participant.state not in (
+        Participant.ACTIVE_STATES
+    ):
+        raise WrongPage("there is no trial to report on now", next_page=participant.page)
+    if trial_index != participant.n_answered:
+        raise WrongPage("this is not the current trial", next_page=participant.page)
+    logged = participant.events.filter(kind=IMAGE_FAILURE_KIND).count()
+    if logged >= IMAGE_FAILURES_LOGGED:
+        return False
+    event_log(
+        study=participant.study,
+        participant=participant,
+        kind=IMAGE_FAILURE_KIND,
+        data={"index": trial_index},
+    )
+    return True

@@ -208,8 +208,10 @@ def practice_feedback_on(study: Study) -> bool:
 def response_feedback(study: Study, response: Response) -> dict[str, Any] | None:
     """The feedback on a STORED response (``None``: not a practice answer, or feedback is off).
 
-    ``{"trial": index, "correct": true|false|null, "message": text}``; it may reveal the
-    practice item's right answer, so it is only ever built from a response already stored.
+    ``{"trial": index, "correct": true|false|null, "title": verdict, "detail": right answer,
+    "message": both in one line}`` (see :class:`~studies.protocols.base.PracticeFeedback`); it may
+    reveal the practice item's right answer, so it is only ever built from a response already
+    stored.
     """
     trial = response.trial
     if trial.kind != Trial.Kind.PRACTICE or not practice_feedback_on(study):
@@ -217,7 +219,13 @@ def response_feedback(study: Study, response: Response) -> dict[str, Any] | None
     feedback = get_protocol(study.protocol).practice_feedback(
         study.configuration, hidden=trial.hidden, scored=response.scored
     )
-    return {"trial": trial.index, "correct": feedback.correct, "message": feedback.message}
+    return {
+        "trial": trial.index,
+        "correct": feedback.correct,
+        "title": feedback.title,
+        "detail": feedback.detail,
+        "message": feedback.message,
+    }
 
 
 def current_feedback(participant: Participant) -> dict[str, Any] | None:

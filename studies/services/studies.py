@@ -10,10 +10,12 @@ from django.utils import timezone
 
 from explainers.models import Classifier, ImageSet, PrecomputeJob
 from studies import flow as flow_config
+from studies import presentations
 from studies.configschema import ConfigError
 from studies.errors import DesignLocked, InvalidTransition, StimuliMissing, StudyError
 from studies.models import Collaborator, Condition, Participant, Response, Stimulus, Study
-from studies.protocols import Protocol, get_protocol
+from studies.protocols import ConditionSpec, Protocol, get_protocol
+from studies.selectors import precompute_job_in_progress
 from studies.services.events import event_log
 from studies.stimuli import check_stimuli, validate_selection
 
@@ -102,6 +104,16 @@ def _check_title(title: str) -> str:
 def _sync_conditions(study: Study) -> None:
     plugin = get_protocol(study.protocol)
     specs = plugin.conditions(study.configuration, methods=study.stimuli_selection["methods"])
+    if presentations.is_factor(study.stimuli_selection):
+        # presentation as a between-subjects factor: every protocol cell once per presentation
+        specs = [
+            ConditionSpec(
+                name if spec.name == "all" else f"{spec.name} / {name}",
+                {**spec.factors, presentations.FACTOR: name},
+            )
+            for spec in specs
+            for name, _ in presentations.study_presentations(study.stimuli_selection)
+        ]
     study.conditions.all().delete()
     Condition.objects.bulk_create(
         Condition(
@@ -143,12 +155,16 @@ def study_create(
         study.previous_version = previous_version
         study.save(update_fields=["lineage", "version", "previous_version"])
     _sync_conditions(study)
+    study_renders_request(study=study)
     event_log(
         study=study,
         kind="study.created",
         actor=owner,
         data={"protocol": study.protocol, "version": study.version},
     )
+    # The maps the design needs and nobody computes yet are started now, not at launch: the
+    # researcher sees the job on the draft's page instead of a refusal later.
+    study_precompute_start(study=study, actor=owner)
     return study
 
 
@@ -197,6 +213,7 @@ def study_update(
     study.save()
     if design is not None:
         _sync_conditions(study)
+        study_renders_request(study=study)
     if changed:
         event_log(study=study, kind="study.updated", actor=actor, data={"changed": changed})
     return study
@@ -241,9 +258,22 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-@transaction.atomic
 def study_transition(*, study: Study, actor: Any, action: str) -> Study:
-    """Move through draft → pilot → live → paused → closed (see :data:`TRANSITIONS`)."""
+    """Move through draft → pilot → live → paused → closed (see :data:`TRANSITIONS`).
+
+    Opening a study whose stimuli are not all rendered is refused (:class:`StimuliMissing`),
+    and the missing renders are requested then, so that the refusal is also the start.
+    """
+    try:
+        return _transition(study=study, actor=actor, action=action)
+    except StimuliMissing:
+        with transaction.atomic():
+            study_renders_request(study=study)
+        raise
+
+
+@transaction.atomic
+def _transition(*, study: Study, actor: Any, action: str) -> Study:
     if action not in TRANSITIONS:
         raise InvalidTransition(f"unknown action {action!r} (known: {', '.join(TRANSITIONS)})")
     study = Study.objects.select_for_update().get(pk=study.pk)
@@ -324,8 +354,21 @@ def collaborator_set(*, study: Study, actor: Any, user: Any, role: str | None) -
     )
 
 
+def study_precompute_start(*, study: Study, actor: Any) -> PrecomputeJob | None:
+    """Start the precompute work the study's design still lacks, unless a job does it already.
+
+    Returns the job that computes the missing maps (new or in progress), or ``None`` when
+    nothing is missing or no job can compute it (the draft's page and launch say why).
+    """
+    try:
+        return study_precompute_missing(study=study, actor=actor)
+    except StudyError:
+        return None
+
+
 def study_precompute_missing(*, study: Study, actor: Any) -> PrecomputeJob:
-    """Start a precompute job for the maps and predictions the study still lacks."""
+    """Start a precompute job for the maps and predictions the study still lacks; a job in
+    progress that computes them all is returned instead of a second one."""
     from explainers.services.precompute import JobError, precompute_job_create
 
     plugin = get_protocol(study.protocol)
@@ -337,8 +380,18 @@ def study_precompute_missing(*, study: Study, actor: Any) -> PrecomputeJob:
         config=study.configuration,
     )
     if not check.missing_maps and not check.missing_predictions:
+        if check.n_renders_missing:
+            study_renders_request(study=study)
+            raise StudyError(
+                "every map is precomputed; the missing stimulus images are being rendered now"
+            )
         raise StudyError("nothing is missing: every map this study needs is precomputed")
     methods = check.missing_methods or list(study.stimuli_selection["methods"])
+    running = precompute_job_in_progress(
+        study=study, methods=methods, targets=check.missing_targets
+    )
+    if running is not None:
+        return running
     try:
         job = precompute_job_create(
             classifier=study.classifier,
@@ -346,6 +399,9 @@ def study_precompute_missing(*, study: Study, actor: Any) -> PrecomputeJob:
             methods=methods,
             targets=check.missing_targets,
             owner=actor,
+            presentations=[
+                p.to_dict() for _, p in presentations.study_presentations(study.stimuli_selection)
+            ],
         )
     except JobError as error:
         raise StudyError(str(error)) from None
@@ -357,3 +413,40 @@ def study_precompute_missing(*, study: Study, actor: Any) -> PrecomputeJob:
             data={"job": str(job.uid), "methods": methods, "targets": check.missing_targets},
         )
     return job
+
+
+def _renders_missing(study: Study) -> list[tuple[Any, list[int]]]:
+    """``(presentation, map ids)`` of the study's stimuli that have no render yet."""
+    if study.stimuli_frozen_at is not None:
+        return []
+    check = check_stimuli(
+        classifier=study.classifier,
+        image_set=study.image_set,
+        selection=study.stimuli_selection,
+        protocol=get_protocol(study.protocol),
+        config=study.configuration,
+    )
+    entries = dict(presentations.study_presentations(study.stimuli_selection))
+    return [(entries[name], ids) for name, ids in check.renders_missing.items() if ids]
+
+
+def study_renders_request(*, study: Study) -> int:
+    """Queue the CPU renders of the study's stimuli that are missing (maps already computed);
+    how many are missing. Idempotent: a render is made once whatever the number of requests."""
+    from explainers.services.rendering import map_renders_request
+
+    return sum(
+        map_renders_request(map_ids=ids, presentations=[presentation])
+        for presentation, ids in _renders_missing(study)
+    )
+
+
+def study_renders_make(*, study: Study) -> int:
+    """Render the study's missing stimuli now, in this process (the demo's seeding, which opens
+    its studies at once); how many were made."""
+    from explainers.services.rendering import map_renders_create
+
+    return sum(
+        map_renders_create(map_ids=ids, presentation=presentation.to_dict())
+        for presentation, ids in _renders_missing(study)
+    )

@@ -65,7 +65,7 @@ def parse_number(text: str) -> int | None:
     text = text.strip().upper().removeprefix("P")
     if not text:
         return None
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise StudyError("the participant number looks like P0007")
     return int(text)
 

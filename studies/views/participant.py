@@ -56,8 +56,13 @@ def _page_url(participant: Participant) -> str:
     return reverse("studies:participant-page", args=[participant.code])
 
 
-def _unavailable(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
-    return render(request, "participant/unavailable.html", {"message": message}, status=status)
+def _unavailable(
+    request: HttpRequest, message: str, status: int = 403, study: Study | None = None
+) -> HttpResponse:
+    context = {"message": message}
+    if study is not None:
+        context["public_title"] = presenters.public_title(study)
+    return render(request, "participant/unavailable.html", context, status=status)
 
 
 # Participant pages are exempt from CSRF checks: they have no login to abuse (the unguessable
@@ -90,7 +95,7 @@ def take(request: HttpRequest, token: str) -> HttpResponse:
         return redirect(_page_url(returning))
     if request.method == "GET":
         if not study.accepts_participants:
-            return _unavailable(request, "This study is not open at the moment.")
+            return _unavailable(request, "This study is not open at the moment.", study=study)
         hidden = {k: params[k] for k in ARRIVAL_PARAMETERS if params.get(k)}
         return render(
             request,
@@ -100,7 +105,7 @@ def take(request: HttpRequest, token: str) -> HttpResponse:
     try:
         participant, _ = participant_start(study=study, arrival=arrival)
     except StudyError as error:
-        return _unavailable(request, error.message, status=error.status)
+        return _unavailable(request, error.message, status=error.status, study=study)
     request.session[_session_key(study)] = participant.code
     return redirect(_page_url(participant))
 
@@ -179,6 +184,7 @@ def _render(
         trial_show(participant=participant, trial=trial)
         context.update(
             trial_index=trial.index,  # the template gets the shown payload, never the trial row
+            step=presenters.trial_step(participant, trial.index),
             shown=presenters.with_urls(trial.shown, participant.code),
             protocol_template=get_protocol(study.protocol).template,
             idempotency_key=uuid.uuid4().hex,

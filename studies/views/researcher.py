@@ -19,9 +19,10 @@ from studies.export import StudyExport
 from studies.forms import CollaboratorForm, ImportForm, StudyForm, TitleForm, study_initial
 from studies.models import Participant, Study
 from studies.monitoring import live_monitor, participants_csv
+from studies.presentations import study_presentations
 from studies.protocols import get_protocol, protocols
 from studies.recruitment import Arrival
-from studies.selectors import can_edit, study_for
+from studies.selectors import can_edit, precompute_job_in_progress, study_cost, study_for
 from studies.services.events import event_log
 from studies.services.participants import (
     participant_exclude,
@@ -35,6 +36,7 @@ from studies.services.studies import (
     study_copy_as_version,
     study_create,
     study_precompute_missing,
+    study_renders_request,
     study_transition,
     study_update,
 )
@@ -114,10 +116,17 @@ def study_edit(request: HttpRequest, uid: str) -> HttpResponse:
             messages.success(request, "Saved.")
             return redirect("studies:detail", uid=study.uid)
     status = 400 if request.method == "POST" else 200
+    cost = study_cost(study)
     return render(
         request,
         "researcher/study_form.html",
-        {"form": form, "protocol": plugin, "study": study},
+        {
+            "form": form,
+            "protocol": plugin,
+            "study": study,
+            "costs": [(None, cost.plan)] if cost.plan else [],
+            "cost_source": cost.source,
+        },
         status=status,
     )
 
@@ -186,8 +195,18 @@ def study_detail(request: HttpRequest, uid: str) -> HttpResponse:
         protocol=plugin,
         config=study.configuration,
     )
+    job = (
+        precompute_job_in_progress(
+            study=study,
+            methods=check.missing_methods or list(study.stimuli_selection["methods"]),
+            targets=check.missing_targets,
+        )
+        if check.missing_maps or check.missing_predictions
+        else None
+    )
     link = request.build_absolute_uri(reverse("studies:take", args=[study.link_token]))
     actions = [a for a, (sources, _) in TRANSITIONS.items() if study.state in sources]
+    cost = study_cost(study)
     return render(
         request,
         "researcher/study_detail.html",
@@ -195,6 +214,8 @@ def study_detail(request: HttpRequest, uid: str) -> HttpResponse:
             "study": study,
             "protocol": plugin,
             "check": check,
+            "precompute_job": job,
+            "presentations": study_presentations(study.stimuli_selection),
             "editable": can_edit(request.user, study),
             "is_owner": study.owner_id == request.user.pk,
             "actions": actions,
@@ -204,6 +225,8 @@ def study_detail(request: HttpRequest, uid: str) -> HttpResponse:
             "collaborators": study.collaborators.select_related("user"),
             "locked": has_real_responses(study),
             "collaborator_form": CollaboratorForm(),
+            "costs": [(None, cost.plan)] if cost.plan else [],
+            "cost_source": cost.source,
         },
     )
 
@@ -237,7 +260,11 @@ def study_preview(request: HttpRequest, uid: str) -> HttpResponse:
     """Walk the study as a participant would; the session is flagged as a preview."""
     study = study_for(request.user, uid, edit=True)  # a preview creates participants
     chosen = request.POST.get("condition", "")
-    condition = study.conditions.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+    condition = (
+        study.conditions.filter(pk=int(chosen)).first()
+        if chosen.isascii() and chosen.isdigit() and len(chosen) <= 18
+        else None
+    )
     try:
         participant, _ = participant_start(
             study=study,
@@ -263,6 +290,19 @@ def study_precompute(request: HttpRequest, uid: str) -> HttpResponse:
         return redirect("studies:detail", uid=study.uid)
     messages.success(request, "Precompute job started for the missing maps.")
     return redirect("precompute-job", uid=job.uid)
+
+
+@login_required
+@require_POST
+def study_render(request: HttpRequest, uid: str) -> HttpResponse:
+    """Queue the missing renders of the study's stimuli (CPU workers)."""
+    study = study_for(request.user, uid, edit=True)
+    missing = study_renders_request(study=study)
+    if missing:
+        messages.success(request, f"Rendering {missing} stimulus image(s) on the workers.")
+    else:
+        messages.info(request, "Every stimulus image that can be rendered now is rendered.")
+    return redirect("studies:detail", uid=study.uid)
 
 
 @login_required

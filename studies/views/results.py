@@ -58,15 +58,19 @@ def plot_title(name: str) -> str:
 
 
 def number(value: Any) -> str:
-    """A number as a paper's table shows it: 3 decimals (or 3 significant digits), — if none."""
+    """A number as a paper's table shows it: 3 decimals, — if none; magnitudes of 10⁵ and more
+    with 3 significant digits. Below the table's precision it is 0.000 (a model's estimate of
+    ``-3.43e-14`` is a zero computed in floating point, not a finding)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if isinstance(value, str):
         return value
     if float(value).is_integer() and abs(value) < 1e6:
         return str(int(value))
-    magnitude = abs(value)
-    return f"{value:.3f}" if 0.001 <= magnitude < 1e5 else f"{value:.3g}"
+    if abs(value) >= 1e5:
+        return f"{value:.3g}"
+    text = f"{value:.3f}"
+    return "0.000" if text == "-0.000" else text
 
 
 def p_value(value: Any) -> str:

@@ -127,7 +127,8 @@ def test_report_is_self_contained(tmp_path):
     for name in ("numpy", "scipy", "statsmodels", "pandas", "matplotlib"):
         assert name in html
     assert "krippendorff_alpha" in html
-    assert format_number(100000.0) == "100000" and format_number(0.000012345) == "1.234e-05"
+    assert format_number(100000.0) == "100000" and format_number(0.000012345) == "0.0000"
+    assert format_number(-3.43e-14) == "0.0000" and format_number(-0.00012) == "-0.00012"
     assert format_number(float("nan")) == "" and format_number(0.123456) == "0.1235"
     path = tmp_path / "likert.csv"
     synthetic.likert_study(n_participants=12, n_items=6).to_csv(path, index=False)

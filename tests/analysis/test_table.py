@@ -96,8 +96,10 @@ def test_choice_must_be_one_of_the_shown_methods():
 def test_duplicate_trials_and_bad_trial_index():
     table = likert_study(n_participants=3, n_items=4)
     table.loc[1, "trial_index"] = table.loc[0, "trial_index"]
-    with pytest.raises(TableError, match="share a \\(participant_id, trial_index\\)"):
+    with pytest.raises(TableError, match="share a \\(participant_id, trial_index\\)") as caught:
         validate_table("likert", table)
+    # plain values, not numpy reprs such as np.int64(0)
+    assert "trial_index 0;" in str(caught.value) and "np." not in str(caught.value)
     table = likert_study(n_participants=3, n_items=4).astype({"trial_index": object})
     table.loc[0, "trial_index"] = "first"
     with pytest.raises(TableError, match="trial_index"):
@@ -162,3 +164,11 @@ def test_booleans_and_text_are_accepted_as_binary():
     table["saliency_shown"] = table["saliency_shown"].map({0: "false", 1: "true"})
     prepared = validate_table("simulation", table)
     assert set(prepared.data["saliency_shown"]) == {0.0, 1.0}
+
+
+def test_the_missing_response_note_names_only_the_missing_columns():
+    table = simulation_study(n_participants=4, n_items=4)
+    table["correct"] = table["correct"].astype(float)
+    table.loc[0, "correct"] = np.nan
+    prepared = validate_table("simulation", table)
+    assert any("(correct missing)" in n for n in prepared.notes), prepared.notes

@@ -209,8 +209,21 @@ class Recorder:
         assert not self.errors, "\n".join(self.errors)
 
     def shot(self, page: Any, name: str, curated: str | None = None) -> Path:
-        """A full-page screenshot of ``page`` (and a curated copy under SCREENSHOTS_DIR)."""
+        """A full-page screenshot of ``page`` (and a curated copy under SCREENSHOTS_DIR).
+
+        Lazy images load as a reader scrolls to them; a full-page screenshot does not scroll, so
+        they are loaded first, or the picture shows empty rows a reader never sees."""
         page.wait_for_load_state("load")
+        page.evaluate(
+            """() => Promise.all([...document.querySelectorAll('img[loading="lazy"]')].map(img => {
+                img.loading = "eager";
+                return img.complete ? null : new Promise(done => {
+                    img.addEventListener("load", done, {once: true});
+                    img.addEventListener("error", done, {once: true});
+                    setTimeout(done, 5000);
+                });
+            }))"""
+        )
         self.count += 1
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         path = self.folder / f"{self.count:02d}-{slug}.png"

@@ -6,12 +6,18 @@ The checks run as JavaScript in the page (``page.evaluate``), with nothing downl
   ``aria-labelledby``; a button its text);
 - every image has a non-empty ``alt``;
 - the colour-map legend's labels have a WCAG contrast ratio of at least 4.5:1 against the
-  background they are drawn on.
+  background they are drawn on;
+- :func:`assert_accessible`: axe-core (Deque's rules engine, the copy bundled in the pinned
+  ``axe-playwright-python`` wheel, read from disk) finds no violation of the WCAG 2.0/2.1 A and AA
+  rules with impact serious or critical.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from itertools import pairwise
 from typing import Any
 
@@ -94,6 +100,47 @@ def accessibility_problems(page: Any) -> list[str]:
         if label["ratio"] < MIN_CONTRAST:
             problems.append(f"legend label {label['text']!r}: contrast {label['ratio']}:1")
     return problems
+
+
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+AXE_FAILING_IMPACTS = ("serious", "critical")
+
+
+@cache
+def axe_source() -> str:
+    """axe-core's script (``axe.min.js``) as the ``axe-playwright-python`` wheel ships it."""
+    return resources.files("axe_playwright_python").joinpath("axe.min.js").read_text("utf-8")
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical WCAG 2.0/2.1 A and AA violations on the page as it is.
+
+    The script is evaluated in the page (``page.evaluate``, which the page's Content Security
+    Policy does not govern), then ``axe.run`` checks the whole document against the rules tagged
+    :data:`AXE_TAGS`; each violation is ``{id, impact, help, nodes: [selector, ...]}``.
+    """
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe_source() + "\n;undefined")
+    options = json.dumps({"runOnly": {"type": "tag", "values": list(AXE_TAGS)}})
+    found = page.evaluate(
+        f"""async () => {{
+          const result = await window.axe.run(document, {options});
+          return result.violations.map((v) => ({{
+            id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map((n) => n.target.join(" ")),
+          }}));
+        }}"""
+    )
+    return [v for v in found if v["impact"] in AXE_FAILING_IMPACTS]
+
+
+def assert_accessible(page: Any, label: str) -> None:
+    """Fail listing every serious or critical axe-core violation (id, impact, the elements)."""
+    violations = axe_violations(page)
+    assert not violations, f"{label} ({page.url}): axe-core violations:\n" + "\n".join(
+        f"- {v['id']} ({v['impact']}): {v['help']}; on {', '.join(v['nodes'][:6])}"
+        for v in violations
+    )
 
 
 def legend_contrasts(page: Any) -> list[dict[str, Any]]:

@@ -190,7 +190,8 @@ def check_results(page: Any, recorder: Recorder, study: Study, curated_name: str
         """figs => figs.map(f => ({
             src: f.querySelector("img").getAttribute("src"),
             alt: f.querySelector("img").alt,
-            caption: f.querySelector("figcaption").innerText.trim(),
+            caption: f.querySelector("figcaption .plot-title").innerText.trim(),
+            full: f.querySelector("figcaption a").getAttribute("href"),
         }))""",
     )
     shown = {f["src"].rsplit("/", 1)[-1].removesuffix(".png"): f for f in figures}
@@ -198,6 +199,7 @@ def check_results(page: Any, recorder: Recorder, study: Study, curated_name: str
     assert not missing, f"{study.protocol}: plots {missing} missing; shown {sorted(shown)}"
     for name, figure in shown.items():
         assert figure["caption"] == plot_title(name), figure
+        assert figure["full"] == figure["src"], figure  # the full-size link opens the plot
         assert figure["alt"] == f"Plot: {plot_title(name)}", figure
     for index in range(len(figures)):
         image = page.locator(".plots img").nth(index)

@@ -77,7 +77,10 @@ def test_a_job_an_interrupted_demo_left_running_is_resumed_not_waited_on(photo_s
     classifier, image_set = photo_set
     # on_commit never fires inside a test transaction: the dispatch message is "lost" ...
     job = precompute_job_create(
-        classifier=classifier, image_set=image_set, methods=["gradcam"], targets=["predicted"]
+        classifier=classifier,
+        image_set=image_set,
+        methods=["gradcam"],
+        targets=["predicted", "truth"],
     )
     # ... and a worker that read it created the units, marked the job running, then was killed.
     assert precompute_job_dispatch(job_id=job.pk)
@@ -106,7 +109,10 @@ def test_a_job_an_interrupted_demo_left_running_is_resumed_not_waited_on(photo_s
 def test_a_pending_job_whose_dispatch_was_lost_is_resumed(photo_set):
     classifier, image_set = photo_set
     job = precompute_job_create(
-        classifier=classifier, image_set=image_set, methods=["gradcam"], targets=["predicted"]
+        classifier=classifier,
+        image_set=image_set,
+        methods=["gradcam"],
+        targets=["predicted", "truth"],
     )
     assert job.state == PrecomputeJob.State.PENDING
 

@@ -7,6 +7,7 @@ serves the storage unchecked.
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -49,7 +50,8 @@ def owned():  # type: ignore[no-untyped-def]
 def gallery_sources(client: Client) -> list[str]:
     page = client.get("/gallery/")
     assert page.status_code == 200
-    return re.findall(r'<img src="([^"]+)"[^>]*alt="(?:Photograph|gradcam map)', page.text)
+    found = re.findall(r'<img src="([^"]+)"[^>]*alt="(?:Photograph|gradcam map)', page.text)
+    return [html.unescape(src) for src in found]
 
 
 @override_settings(DEBUG=False)
@@ -61,7 +63,7 @@ def test_gallery_images_are_served_to_the_owner_only(owned):
     first_map = SaliencyMap.objects.filter(image=first_image).order_by("id").first()
     assert first_map is not None
     assert f"/files/images/{first_image.uid}" in sources
-    assert f"/files/maps/{first_map.uid}/overlay" in sources
+    assert f"/files/maps/{first_map.uid}/overlay?preset=default" in sources
 
     owner_client = logged_in(owner)
     for src in sources:
@@ -103,9 +105,13 @@ def test_api_urls_are_fetchable_by_the_owner_with_a_token_only(owned):
     image = api.get(urls[0], HTTP_ACCEPT="image/png")
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
     raw = api.get(urls[3])
-    assert raw.status_code == 200 and body(raw) == b"raw"  # the stored bytes, as stored
     stored = SaliencyMap.objects.get(pk=maps[0]["id"])
-    assert body(api.get(urls[1])) == default_storage.open(stored.overlay.name).read()
+    with default_storage.open(stored.raw.name) as handle:  # the stored bytes, as stored
+        assert raw.status_code == 200 and body(raw) == handle.read()
+    render = stored.renders.get()  # the default presentation's render, served from storage
+    assert urls[1].endswith("/overlay?preset=default")
+    assert body(api.get(urls[1])) == default_storage.open(render.image.name).read()
+    assert body(api.get(urls[2])) == default_storage.open(render.heatmap.name).read()
 
     other = get_user_model().objects.create_user("bob")
     stranger = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=other).key}")

@@ -46,6 +46,7 @@ def E(*codes: str) -> dict[str, str]:
 ALL = {code: E(*[code] * len(ROLES)) for code in ("200", "201", "302", "405")}
 #                  anonymous participant owner  viewer  editor  other  admin
 RESEARCHER_PAGE = E("login", "login", "200", "200", "200", "200", "200")
+SAMPLE_400 = E("login", "login", "400", "400", "400", "400", "400")
 RESEARCHER_API = E("403", "403", "200", "200", "200", "200", "200")
 STUDY_READ = E("403", "403", "200", "200", "200", "404", "200")
 STUDY_READ_EMPTY = E("403", "403", "204", "204", "204", "404", "204")  # no responses yet
@@ -194,6 +195,13 @@ CASES: list[Case] = [
     Case("precompute-jobs", "GET", const("/jobs/"), RESEARCHER_PAGE),
     Case("gallery", "GET", const("/gallery/"), RESEARCHER_PAGE),
     Case("colormap-legend", "GET", const("/gallery/legend.png"), ALL["200"]),
+    # the designer's preview sample: without a classifier and an image set, a 400 naming them
+    Case(
+        "presentation-sample",
+        "GET",
+        const("/gallery/sample.json"),
+        E("login", "login", *["400"] * 5),
+    ),
     # files of images and maps: the viewer must see the image set (and the map's classifier)
     Case(
         "image-file",
@@ -254,6 +262,14 @@ CASES: list[Case] = [
         participant("responses/", api=True),
         E("404", "201", "404", "404", "404", "404", "404"),
         data=trial_answer,
+        json=True,
+    ),
+    Case(
+        "studies:api-participant-events",
+        "POST",
+        participant("events/", api=True),
+        E("404", "201", "404", "404", "404", "404", "404"),
+        data=lambda w: {"kind": "trial.image_failed", "trial": 0},
         json=True,
     ),
     # studies API
@@ -366,6 +382,7 @@ CASES: list[Case] = [
         study("precompute/"),
         E("login", "login", "!302", "404", "!302", "404", "!302"),  # nothing is missing
     ),
+    Case("studies:render", "POST", study("render/"), STUDY_EDIT_FORM),
     Case("studies:results", "GET", study("results/"), STUDY_PAGE),
     Case(
         "studies:results",

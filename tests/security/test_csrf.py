@@ -23,6 +23,7 @@ CSRF_EXEMPT = {
     "studies:api-take",
     "studies:api-participant-page",
     "studies:api-participant-responses",
+    "studies:api-participant-events",
 }
 UNSAFE = [c for c in CASES if c.method in ("POST", "PUT", "PATCH", "DELETE")]
 _FORM = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S | re.I)

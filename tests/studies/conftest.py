@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
-from explainers.models import Classifier, Image, ImageSet, Prediction, SaliencyMap
+from explainers.core.render import DEFAULT
+from explainers.models import Classifier, Image, ImageSet, MapRender, Prediction, SaliencyMap
+from explainers.services.map_storage import encode_raw
 
 CLASS_NAMES = ["zebra", "lighthouse", "accordion", "pelican", "volcano", "harmonica"]
 METHODS = ("gradcam", "occlusion", "integrated_gradients")
@@ -112,24 +115,39 @@ def make_assets(
                 continue
             classes = {"predicted": predicted, "truth": truth}
             for target in dict.fromkeys(classes[t] for t in targets):
-                assets.maps.append(
-                    SaliencyMap.objects.create(
-                        image=image,
-                        classifier=classifier,
-                        method=method,
-                        target_class=target,
-                        parameters={},
-                        parameters_hash="0" * 64,
-                        raw=_save("maps/raw", b"raw"),
-                        overlay=_save("maps/overlay", png((k, target, 9))),
-                        heatmap=_save("maps/heatmap", png((9, k, target))),
-                        height=8,
-                        width=8,
-                        device="cpu",
-                        seconds=0.01,
-                    )
+                saliency_map = SaliencyMap.objects.create(
+                    image=image,
+                    classifier=classifier,
+                    method=method,
+                    target_class=target,
+                    parameters={},
+                    parameters_hash="0" * 64,
+                    raw=default_storage.save(
+                        f"maps/raw/{uuid.uuid4().hex}.npy", ContentFile(_raw(k, target))
+                    ),
+                    height=8,
+                    width=8,
+                    device="cpu",
+                    seconds=0.01,
                 )
+                # the default presentation's render, as the CPU queue makes it (other
+                # presentations are rendered for real from the raw map when a study asks)
+                MapRender.objects.create(
+                    saliency_map=saliency_map,
+                    presentation_key=DEFAULT.key,
+                    presentation=DEFAULT.to_dict(),
+                    image=_save("maps/render", png((k, target, 9))),
+                    heatmap=_save("maps/render", png((9, k, target))),
+                )
+                assets.maps.append(saliency_map)
     return assets
+
+
+def _raw(k: int, target: int) -> bytes:
+    """A small real raw map (float16 .npy): one bright blob whose place depends on k and target."""
+    rows, cols = np.mgrid[0:8, 0:8]
+    blob = np.exp(-((rows - k % 8) ** 2 + (cols - target % 8) ** 2) / 4.0)
+    return encode_raw(blob.astype(np.float32))
 
 
 @pytest.fixture

@@ -139,6 +139,18 @@ def test_invalid_study_documents_give_clear_messages_and_store_nothing(api, asse
     assert post(api, "/api/studies/", ["not", "an", "object"]).status_code == 400
 
 
+def test_an_unknown_method_is_refused_naming_the_known_ones(api, assets):
+    response = post(
+        api,
+        "/api/studies/",
+        spec(stimuli={**spec()["stimuli"], "methods": ["gradcam", "no_such_method"]}),
+    )
+    assert response.status_code == 400
+    message = response.json()["error"]["details"]["stimuli.methods"][0]
+    assert "unknown method(s): no_such_method" in message and "gradcam" in message
+    assert not Study.objects.exists()
+
+
 def test_api_permissions(client, api, other_researcher, assets):
     uid = post(api, "/api/studies/", spec()).json()["uid"]
     assert client.get("/api/studies/").status_code == 200

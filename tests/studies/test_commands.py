@@ -140,3 +140,16 @@ def test_demo_content_opens_one_study_per_protocol_with_bot_data_once(db, media_
         assert study.participants.count() == 6, study.protocol
         assert study.participants.filter(state="completed").exists(), study.protocol
     assert load() == lines and Participant.objects.count() == 18
+
+
+def test_create_study_refuses_an_unknown_method(tmp_path: Path, likert_study):
+    document = study_spec(likert_study)
+    document["stimuli"]["methods"] = ["gradcam", "no_such_method"]
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(document))
+    before = Study.objects.count()
+    with pytest.raises(CommandError) as caught:
+        call_command("create_study", str(path), "--owner", "ada")
+    assert "stimuli.methods" in str(caught.value)
+    assert "unknown method(s): no_such_method (known: " in str(caught.value)
+    assert Study.objects.count() == before

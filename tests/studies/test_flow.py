@@ -185,6 +185,10 @@ def test_html_form_post_without_javascript_is_also_idempotent(client, likert_stu
         ({"justification": 3, "extra": 1}, 100, "unexpected answer field"),
         ("three", 100, "must be an object"),
         ({"justification": 3}, -5, "rt_ms"),
+        # str.isdigit() accepts these, int() then raises (500) or reads another script
+        ({"justification": "²"}, 100, "justification: choose one of 1–5"),
+        ({"justification": "٣"}, 100, "justification: choose one of 1–5"),
+        ({"justification": "3" * 4301}, 100, "justification: choose one of 1–5"),
     ],
 )
 def test_invalid_responses_give_clear_messages_and_store_nothing(
@@ -209,6 +213,19 @@ def test_invalid_html_answer_rerenders_the_trial_with_the_message(client, likert
     response = client.post(url, {"page": "trials", "trial": "0", "idempotency_key": "x" * 16})
     assert response.status_code == 400
     assert b"Please choose an answer for every question." in response.content
+    assert not Response.objects.exists()
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "3" * 4301, "-²"])
+def test_non_ascii_or_overlong_digits_in_the_html_form_are_a_form_error(client, likert_study, raw):
+    url, _ = arrive(client, likert_study)
+    participant = walk_to_trials(client, url)
+    trial = Trial.objects.get(participant=participant, index=0)
+    value = {i["name"]: raw for i in trial.shown["items"]}
+    form = {"page": "trials", "trial": "0", "idempotency_key": "z" * 16, "rt_ms": "", **value}
+    response = client.post(url, form)
+    assert response.status_code == 400
+    assert "justification: choose one of 1–5" in response.content.decode()
     assert not Response.objects.exists()
 
 

@@ -106,7 +106,9 @@ def forbidden_strings(study, assets, *, labels_hidden: bool) -> list[str]:
     for image in assets.images:
         out += [image.original_name, image.sha256[:16], image.file.name]
     for m in assets.maps:
-        out += [m.overlay.name, m.heatmap.name, m.overlay.name.split("/")[-1].split(".")[0]]
+        for render in m.renders.all():  # what participants see: the maps' renders
+            name = render.image.name
+            out += [name, render.heatmap.name, name.split("/")[-1].split(".")[0]]
     out += ["maps/", "images/", "model_correct", "expected", "latin_row", "set_rotation"]
     if labels_hidden:
         out += CLASS_NAMES
@@ -161,6 +163,42 @@ def test_likert_between_subjects_hides_methods_and_conditions(researcher, assets
     assert_no_leak(crawl, forbidden_strings(study, assets, labels_hidden=False))
 
 
+_TITLE = re.compile(r"<title>([^<]*)</title>")
+_ALT = re.compile(r'alt="([^"]*)"')
+
+
+def test_titles_and_alt_texts_name_the_step_and_the_picture_not_the_answer(researcher, assets):
+    """The page titles say which step this is ("Trial 2 of 3 · …") and the alternative texts
+    what a picture is, alike for main trials and attention checks: neither names a method, a
+    condition or a class, nor tells an attention check apart."""
+    study = create_study(
+        researcher,
+        assets,
+        protocol="preference",
+        stimuli={"methods": list(assets.methods), "images": "all", "sample": 4},
+        flow={"practice_trials": 1, "attention_checks": 1},
+    )
+    crawl = Crawl()
+    participant = play(study, crawl)
+    n_main = participant.n_trials - participant.n_practice
+    pages = [
+        body.decode()
+        for what, body in crawl.seen
+        if what.startswith("GET /s/") and "/img/" not in what and b"<title>" in body
+    ]
+    trial_titles = [t for html in pages for t in _TITLE.findall(html) if "rial " in t]
+    assert trial_titles[0].startswith("Practice trial 1 of 1 · ")
+    assert [t.split(" · ")[0] for t in trial_titles[1:]] == [
+        f"Trial {k} of {n_main}" for k in range(1, n_main + 1)
+    ]
+    assert participant.trials.filter(kind=Trial.Kind.ATTENTION).exists()
+    alts = {alt for html in pages for alt in _ALT.findall(html)}
+    assert alts and all(alt.strip() for alt in alts), alts
+    for text in [*trial_titles, *alts]:
+        assert "attention" not in text.lower(), text
+    assert_no_leak(crawl, forbidden_strings(study, assets, labels_hidden=True))
+
+
 def test_crawler_detects_a_leak(researcher, assets):
     """The check itself can fail: a page that shows a method name is caught."""
     study = create_study(researcher, assets, protocol="preference")
@@ -179,9 +217,11 @@ def map_files(assets) -> set[bytes]:
 
     out = set()
     for m in assets.maps:
-        for f in (m.overlay, m.heatmap):
-            with default_storage.open(f.name, "rb") as handle:
-                out.add(handle.read())
+        for render in m.renders.all():
+            for f in (render.image, render.heatmap):
+                with default_storage.open(f.name, "rb") as handle:
+                    out.add(handle.read())
+    assert out, "the maps have no renders: nothing to look for"
     return out
 
 
@@ -258,4 +298,11 @@ def test_gt_prediction_hidden_explanation_and_truth_are_absent(researcher, media
             crawl, forbidden_strings(study, assets, labels_hidden=False) + INDIRECT_SECRETS
         )
         for trial in participant.trials.filter(kind="main"):
-            assert set(trial.shown) == {"image", "explanation", "items", "question", "choice"}
+            assert set(trial.shown) == {
+                "image",
+                "explanation",
+                "items",
+                "question",
+                "choice",
+                "legend",
+            }

@@ -59,3 +59,37 @@ def test_a_rejected_answer_shows_the_servers_message():
     out = run("invalid")
     assert out["errors"] == ["choose one of 1-5"] and out["navigations"] == []
     assert out["buttonDisabled"] is False
+
+
+def test_a_picture_that_fails_is_retried_then_the_trial_cannot_be_answered_until_it_loads():
+    out = run("broken-image")
+    # the page's own load failed: two more tries, later each time, each with a URL of its own
+    assert out["srcs"] == ["/s/CODE/img/tok?retry=1", "/s/CODE/img/tok?retry=2"]
+    assert out["imageTimeouts"] == [1000, 3000]
+    # each try waits for the one before to fail (its early "complete" and its error event are
+    # one failure, not two)
+    assert out["imageLog"] == [
+        "wait 1000",
+        "src /s/CODE/img/tok?retry=1",
+        "wait 3000",
+        "src /s/CODE/img/tok?retry=2",
+    ]
+    # still broken: answers disabled, a message with a retry button, one report to the server
+    failed = out["failed"]
+    assert failed["fieldsets"] == [True] and failed["button"] is True
+    assert failed["notice"]["hidden"] is False and failed["notice"]["role"] == "alert"
+    assert "could not be loaded" in failed["notice"]["text"][0]
+    assert failed["notice"]["text"][1] == "Try again"
+    report = {
+        "url": "/api/participants/CODE/events/",
+        "body": {"kind": "trial.image_failed", "trial": 3},
+    }
+    assert out["fetchesWhileBroken"] == [report]  # keys, Enter and submit sent no answer
+    # "Try again" loads it: the answers open, and the response time starts then
+    assert out["srcsAfter"][-1] == "/s/CODE/img/tok?retry=3"
+    assert out["retried"]["fieldsets"] == [False] and out["retried"]["button"] is False
+    assert out["retried"]["notice"]["hidden"] is True
+    answer = out["fetches"][1]
+    assert answer["url"].endswith("/responses/") and answer["body"]["rt_ms"] == 700
+    assert answer["body"]["value"] == {"justification": "4"}
+    assert out["navigations"] == ["/s/CODE/"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -75,7 +76,22 @@ def post_json(client: Client, path: str, body: Any):
 
 
 def feedback_words(text: str) -> bool:
-    return "Correct." in text or "Not quite" in text
+    return bool(re.search(r"\bCorrect\b|Not quite|data-feedback", text))
+
+
+def main_text(page: str) -> str:
+    """The words a participant reads in the page's main element (tags dropped)."""
+    main = page.split('<main id="main" class="p-main">', 1)[1].split("</main>", 1)[0]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", main)).split())
+
+
+def sim_detail(trial: Trial) -> str:
+    said = bool(trial.hidden["model_output"])
+    return (
+        f"The system's answer was “{'Yes' if said else 'No'}”: it "
+        f"{'recognised' if said else 'did not recognise'} “{trial.hidden['target_label']}” in "
+        "this photo."
+    )
 
 
 # --- through the participant pages ---------------------------------------------------------------
@@ -108,10 +124,11 @@ def test_simulation_feedback_through_the_pages_wrong_then_right(researcher, sim_
     assert Response.objects.filter(participant=participant).count() == 1
     participant.refresh_from_db()
     assert participant.page == "feedback" and participant.n_answered == 1
-    said = "yes" if trial.hidden["model_output"] else "no"
-    expected = f"Not quite: the system's answer was {said}."
+    expected = sim_detail(trial)
     first = html.unescape(client.get(url).content.decode())
     assert expected in first and 'name="page" value="feedback"' in first
+    # the verdict is said once, as the heading, and the right answer below it
+    assert main_text(first) == f"Practice Not quite {expected} Continue"
     assert 'data-feedback="wrong"' in first and "autofocus" in first
     reload = html.unescape(client.get(url).content.decode())
     assert expected in reload  # a reload shows the same feedback
@@ -127,7 +144,8 @@ def test_simulation_feedback_through_the_pages_wrong_then_right(researcher, sim_
     form.update(sim_answer(trial, right=True))
     assert client.post(url, form).status_code == 302
     page = client.get(url).content.decode()
-    assert "Correct." in page and 'data-feedback="right"' in page and "Not quite" not in page
+    assert "<h1>Correct</h1>" in page and 'data-feedback="right"' in page
+    assert main_text(page) == "Practice Correct Continue"
 
     # after the last practice feedback: the main trials, without feedback
     client.post(url, {"page": "feedback"})
@@ -203,10 +221,13 @@ def test_gt_prediction_feedback_through_the_api(researcher, gt_assets):
         "idempotency_key": uuid.uuid4().hex,
     }
     saved = post_json(client, f"{api}/responses/", body)
+    detail = f"The photo shows {trial.hidden['truth']}."
     expected = {
         "trial": 0,
         "correct": False,
-        "message": f"Not quite: the photo shows {trial.hidden['truth']}.",
+        "title": "Not quite",
+        "detail": detail,
+        "message": f"Not quite. {detail}",
     }
     assert saved.status_code == 201
     assert saved.json()["page"] == "feedback" and saved.json()["feedback"] == expected
@@ -234,7 +255,13 @@ def test_gt_prediction_feedback_through_the_api(researcher, gt_assets):
     assert post_json(client, f"{api}/pages/feedback/", {}).status_code == 409  # read once
     body = {"trial": 1, "value": gt_answer(nxt, right=True), "idempotency_key": uuid.uuid4().hex}
     saved = post_json(client, f"{api}/responses/", body).json()
-    assert saved["feedback"] == {"trial": 1, "correct": True, "message": "Correct."}
+    assert saved["feedback"] == {
+        "trial": 1,
+        "correct": True,
+        "title": "Correct",
+        "detail": "",
+        "message": "Correct.",
+    }
     state = post_json(client, f"{api}/pages/feedback/", {}).json()
     assert state["page"] == "trials" and state["trial"]["index"] == 2
     main = current(participant)
@@ -259,8 +286,9 @@ def test_gt_prediction_verify_feedback_names_the_true_class(researcher, gt_asset
     form = {"page": "practice", "trial": 0, "idempotency_key": uuid.uuid4().hex}
     form.update({"answer": wrong, "confidence": "1"})
     client.post(url, form)
-    page = client.get(url).content.decode()
-    assert f"Not quite: the photo shows {trial.hidden['truth']}." in page
+    page = html.unescape(client.get(url).content.decode())
+    truth = trial.hidden["truth"]
+    assert main_text(page) == f"Practice Not quite The photo shows {truth}. Continue"
 
 
 def test_feedback_appears_in_no_payload_before_its_answer(researcher, sim_assets):

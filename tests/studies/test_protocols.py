@@ -246,3 +246,17 @@ def test_attention_check_expects_the_instructed_answer():
         assert check.kind == "attention" and "attention check" in check.shown["question"]
         assert plugin.attention_passed(hidden=check.hidden, value=check.hidden["expected"])
         assert "method" not in check.hidden and "methods" not in check.hidden
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "-²", "3" * 4301, "", "-", "3.0", " "])
+def test_integer_answers_accept_ascii_digits_only(raw):
+    """Shared by every integer-coded protocol (Likert, preference, ranking, gt prediction)."""
+    from studies.protocols._shared import parse_int
+
+    assert parse_int(raw) is None
+
+
+def test_integer_answers_still_read_plain_digits():
+    from studies.protocols._shared import parse_int
+
+    assert [parse_int(v) for v in ["3", " 4 ", "-2", 5, 6.0]] == [3, 4, -2, 5, 6]

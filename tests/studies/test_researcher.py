@@ -87,6 +87,7 @@ def test_create_study_through_the_form(ada, assets):
         ({"flow_questionnaire": "[not json"}, b"not valid JSON"),
         ({"flow_completion_url": "javascript:alert(1)"}, b"must be an http(s) address"),
         ({"title": ""}, b"This field is required"),
+        ({"methods": "gradcam, no_such_method"}, b"unknown method(s): no_such_method (known: "),
     ],
 )
 def test_invalid_designs_show_messages_and_store_nothing(ada, assets, changes, message):
@@ -239,7 +240,8 @@ def test_missing_maps_are_reported_and_their_precompute_offered(ada, researcher,
     study = create_study(researcher, partial, state=None)
     page = ada.get(f"/studies/{study.uid}/")
     assert b"of rise for the predicted class are not precomputed" in page.content
-    assert b"Start the missing precompute work" in page.content
+    # creating the draft started the missing work: the page shows the job, not the button
+    assert b"Being computed now" in page.content
     refused = ada.post(f"/studies/{study.uid}/state/", {"action": "launch"}, follow=True)
     assert b"not precomputed" in refused.content
     study.refresh_from_db()
@@ -250,6 +252,29 @@ def test_missing_maps_are_reported_and_their_precompute_offered(ada, researcher,
     job = PrecomputeJob.objects.get()
     assert job_page["Location"] == f"/jobs/{job.uid}/"
     assert job.methods == ["rise"] and set(job.targets) == {"predicted", "truth"}
+
+
+def test_a_draft_with_the_designers_defaults_starts_its_missing_maps_at_once(
+    ada, researcher, db, media_root
+):
+    """Likert's defaults (justification, misclassified images) need the true class's maps: a
+    draft whose image set has only the predicted class's starts that job when it is created, and
+    its page shows the job instead of a launch that is refused later."""
+    from explainers.models import PrecomputeJob
+
+    from .conftest import make_assets
+
+    only_predicted = make_assets(methods=("gradcam",), targets=("predicted",))
+    study = create_study(researcher, only_predicted, state=None)
+    assert study.configuration["variant"] == "justification"
+    job = PrecomputeJob.objects.get()
+    assert job.methods == ["gradcam"] and "truth" in job.targets
+    page = ada.get(f"/studies/{study.uid}/")
+    assert f"/jobs/{job.uid}/".encode() in page.content and b"Being computed now" in page.content
+    # a second draft and the page's button reuse the job in progress
+    create_study(researcher, only_predicted, state=None, title="Second")
+    assert ada.post(f"/studies/{study.uid}/precompute/")["Location"] == f"/jobs/{job.uid}/"
+    assert PrecomputeJob.objects.count() == 1
 
 
 def test_monitor_counts_participants_per_condition_and_state(ada, researcher, likert_study):
@@ -313,3 +338,26 @@ def test_admin_pages_and_read_only_event_log(client, likert_study):
     participant = Participant.objects.get()
     page = client.get(f"/admin/studies/participant/{participant.pk}/change/")
     assert page.status_code == 200 and participant.recruiter_hash.encode() not in page.content
+
+
+def test_the_designer_reports_every_fields_problem_at_once(ada, assets):
+    changes = {
+        "flow_questionnaire": "[not json",
+        "flow_attention_checks": -1,
+        "cfg_points": 3,
+        "methods": "gradcam, no_such_method",
+    }
+    response = ada.post("/studies/new/", form_data(assets, **changes))
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert "not valid JSON" in " ".join(errors["flow_questionnaire"])
+    assert errors["flow_attention_checks"]
+    assert "must be 4, 5, 6 or 7" in " ".join(errors["cfg_points"])
+    assert "no_such_method" in " ".join(errors["methods"])
+    assert not Study.objects.exists()
+
+
+def test_the_only_classifier_and_image_set_are_preselected(ada, assets):
+    form = ada.get("/studies/new/?protocol=likert").context["form"]
+    assert form["classifier"].value() == assets.classifier.pk
+    assert form["image_set"].value() == assets.image_set.pk

@@ -48,6 +48,7 @@ def test_results_page_shows_the_analysis_of_the_export_with_plots_and_downloads(
         assert f"<caption>{caption}</caption>" in html
     assert "likert_ratings" in run.plots
     assert f'src="{file_url(run, "likert_ratings.png")}"' in html
+    assert f'<a href="{file_url(run, "likert_ratings.png")}" target="_blank"' in html  # full size
 
     # the same numbers as the analysis package on the downloaded export
     text = StudyExport(likert_study).responses_csv()

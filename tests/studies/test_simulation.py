@@ -266,3 +266,76 @@ def test_target_classes_are_named_as_the_classifier_names_them(researcher, media
     for trial in trials:
         assert trial.shown["target"] == CLASS_NAMES[trial.hidden["target"]]
         assert trial.hidden["target_label"] == trial.shown["target"]
+
+
+def ranked_item(pk: int, truth: int, top: tuple[int, ...]) -> StimulusItem:
+    """An image of class ``truth`` whose five most likely classes are ``top``."""
+    return StimulusItem(
+        pk=pk,
+        item_id=f"i{pk}",
+        image=f"images/{pk}.png",
+        label=f"c{truth}",
+        label_index=truth,
+        predicted=top[0],
+        predicted_label=f"c{top[0]}",
+        correct=truth == top[0],
+        top_classes=top,
+        top_labels=tuple(f"c{c}" for c in top),
+        top_probabilities=(0.4, 0.3, 0.15, 0.1, 0.05),
+        maps={},
+    )
+
+
+def test_score_tables_agree_with_the_outcome_under_a_top_k_rule():
+    """ "Recognised = among the top 5" with 3 scores shown: a true positive whose target is the
+    model's 4th guess must not read "recognised" above a table that lacks the target."""
+    from studies.protocols.base import ConditionSpec, PlanContext
+
+    protocol = get_protocol("simulation")
+    config = protocol.validate_config(
+        {"tasks": 1, "recognised_if": "top_k", "top_k": 5, "scores_shown_top": 3},
+        methods=["m"],
+    )
+    items = [  # target c0; negatives from c1
+        ranked_item(1, 0, (1, 2, 3, 0, 4)),  # TP: c0 is the 4th guess
+        ranked_item(2, 0, (2, 3, 1, 0, 4)),  # TP
+        ranked_item(3, 0, (1, 2, 3, 4, 5)),  # FN: c0 not ranked at all
+        ranked_item(4, 1, (1, 2, 3, 4, 0)),  # FP: c0 is the 5th guess
+        ranked_item(5, 1, (1, 2, 3, 4, 5)),  # TN
+        ranked_item(6, 1, (2, 1, 3, 4, 5)),  # TN
+    ]
+    ctx = PlanContext(
+        config=config,
+        methods=["m"],
+        stimuli=items,
+        condition=ConditionSpec("scores", {"saliency_shown": False, "scores_shown": True}),
+        rng=random.Random(3),
+        participant_code="p",
+    )
+    (trial,) = protocol.plan(ctx)
+    shown = trial.shown
+    for name, example in zip(OUTCOMES, shown["examples"], strict=True):
+        rows = example["scores"]
+        assert [r["rank"] for r in rows[:3]] == [1, 2, 3]
+        (own,) = [r for r in rows if r["target"]]  # the target's row is always there, once
+        assert own["label"] == "c0"
+        recognised = own["rank"] is not None and own["rank"] <= 5
+        assert recognised == (name in ("TP", "FP")), (name, rows)
+        assert example["caption"].startswith(
+            "The system recognised" if recognised else "The system did not recognise"
+        )
+        if own["rank"] is None:
+            assert own["percent"] == "not in its top 5" and own["gap"]
+        elif own["rank"] > 3:
+            assert rows[-1] is own and own["gap"] and len(rows) == 4
+    assert shown["examples"][0]["scores"][-1] == {
+        "rank": 4,
+        "label": "c0",
+        "percent": "10%",
+        "target": True,
+        "gap": True,
+    }
+    # the rule itself, in the instructions and beside the examples
+    assert shown["rule"] == "It recognises “c0” when “c0” is among its 5 most likely guesses."
+    assert "among its 5 most likely guesses" in protocol.instructions(config)
+    assert "its first guess" in protocol.instructions(protocol.validate_config({}, methods=["m"]))

@@ -101,6 +101,15 @@ def test_healthz_is_503_and_names_the_variable_when_the_broker_is_down(client):
     assert "secret" not in broker["detail"]
 
 
+@pytest.mark.parametrize("variable", ["REDIS_URL", "CELERY_BROKER_URL"])
+def test_healthz_names_the_variable_the_broker_came_from(client, variable):
+    staff = get_user_model().objects.create_user("ops", password="x", is_staff=True)
+    client.force_login(staff)
+    with BROKER_DOWN, override_settings(BROKER_URL_VARIABLE=variable):
+        detail = client.get("/healthz").json()["services"]["broker"]["detail"]
+    assert detail.startswith(f"{variable}: cannot reach the Celery broker"), detail
+
+
 @pytest.mark.parametrize("who", ["anonymous", "researcher"])
 def test_healthz_shows_no_service_details_to_non_staff(client, researcher, monkeypatch, who):
     from studyplatform import health

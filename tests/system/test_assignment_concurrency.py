@@ -17,11 +17,16 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from explainers.models import Classifier, Image, ImageSet, Prediction, SaliencyMap
+from explainers.core.render import DEFAULT
+from explainers.models import Classifier, Image, ImageSet, MapRender, Prediction, SaliencyMap
 from studies.models import Participant
 from studies.recruitment import Arrival, pseudonym
 from studies.services.participants import participant_start
-from studies.services.studies import design_validate, study_create, study_transition
+from studies.services.studies import (
+    design_validate,
+    study_create,
+    study_transition,
+)
 
 pytestmark = pytest.mark.system
 
@@ -51,7 +56,7 @@ def _study(methods: tuple[str, ...] = ("gradcam", "occlusion", "rise")):
             probability=0.9,
         )
         for method in methods:
-            SaliencyMap.objects.create(
+            saliency_map = SaliencyMap.objects.create(
                 image=image,
                 classifier=classifier,
                 method=method,
@@ -65,6 +70,14 @@ def _study(methods: tuple[str, ...] = ("gradcam", "occlusion", "rise")):
                 width=8,
                 device="cpu",
                 seconds=0.0,
+            )
+            # the stimulus as the CPU queue renders it: launch refuses while renders are missing
+            MapRender.objects.create(
+                saliency_map=saliency_map,
+                presentation_key=DEFAULT.key,
+                presentation=DEFAULT.to_dict(),
+                image=f"maps/render/{k}{method}.png",
+                heatmap=f"maps/render/{k}{method}-heatmap.png",
             )
     design = design_validate(
         protocol="likert",

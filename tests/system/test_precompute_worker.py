@@ -87,5 +87,6 @@ def test_worker_killed_mid_job_then_a_new_worker_finishes_it_exactly_once(
     )
     assert list(per_key) and set(per_key) == {1}
     assert SaliencyMap.objects.count() == 16
-    stored = {p.name for p in (shared_media / "maps" / "overlay").iterdir()}
-    assert stored == {m.overlay.name.split("/")[-1] for m in SaliencyMap.objects.all()}
+    stored = {p.name for p in (shared_media / "maps" / "raw").iterdir()}
+    assert stored == {m.raw.name.split("/")[-1] for m in SaliencyMap.objects.all()}
+    assert not (shared_media / "maps" / "overlay").exists()  # drawing is not the GPU path's job

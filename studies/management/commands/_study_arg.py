@@ -11,7 +11,7 @@ from studies.models import Study
 
 def find_study(value: str) -> Study:
     study = None
-    if value.isdigit():
+    if value.isascii() and value.isdigit() and len(value) <= 18:
         study = Study.objects.filter(pk=int(value)).first()
     else:
         try:
