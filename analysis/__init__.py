@@ -29,34 +29,48 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.human_vs_metric import MetricsInput, normalize_metrics
-from analysis.results import RESULT_COLUMNS, ResultBuilder, Row
-from analysis.table import (
-    BASE_COLUMNS,
-    PROTOCOL_COLUMNS,
-    PROTOCOLS,
-    PreparedTable,
-    TableError,
-    validate_table,
+from analysis.registry import (
+    AnalysisProtocol,
+    Column,
+    analysis_protocols,
+    get_analysis_protocol,
+    protocol_ids,
+    register,
 )
+from analysis.results import RESULT_COLUMNS, ResultBuilder, Row
+from analysis.table import BASE_COLUMNS, PreparedTable, TableError, validate_table
 
 __version__ = "1.0.0"
 
 __all__ = [
     "BASE_COLUMNS",
-    "PROTOCOLS",
-    "PROTOCOL_COLUMNS",
     "RESULT_COLUMNS",
+    "AnalysisProtocol",
     "AnalysisResult",
+    "Column",
     "PreparedTable",
     "TableError",
     "__version__",
+    "analysis_protocols",
     "analyze",
+    "get_analysis_protocol",
+    "protocol_ids",
     "read_table",
+    "register",
     "software_versions",
     "source_digest",
     "source_hash",
     "validate_table",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``PROTOCOLS`` (the registered ids) and ``PROTOCOL_COLUMNS``, read when asked for."""
+    if name in ("PROTOCOLS", "PROTOCOL_COLUMNS"):
+        from analysis import table
+
+        return getattr(table, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def source_digest(root: str | os.PathLike[str]) -> str:
@@ -173,7 +187,7 @@ def analyze(
     """Analyse a study's tidy table with every analysis its protocol calls for.
 
     Args:
-        protocol: ``"likert"``, ``"preference"``, ``"simulation"`` or ``"gt_prediction"``.
+        protocol: a registered protocol's id (:func:`protocol_ids`; :mod:`analysis.registry`).
         table: the tidy long table (DataFrame, or a path to a CSV).
         metrics: faithfulness scores per method (long, wide or ``{metric: {method: value}}``;
             see :mod:`analysis.human_vs_metric`) for the ``human_vs_metric`` rows.
@@ -187,7 +201,7 @@ def analyze(
     Raises:
         TableError: the table cannot be analysed (the message names the column and problem).
     """
-    from analysis.protocols import PIPELINES, Options
+    from analysis.protocols import Options
 
     frame = read_table(table) if isinstance(table, str | os.PathLike) else table
     prepared = validate_table(protocol, frame)
@@ -202,7 +216,7 @@ def analyze(
         strict=strict,
         metrics=metric_table,
     )
-    output = PIPELINES[protocol](prepared, options)
+    output = get_analysis_protocol(protocol).run(prepared, options)
     from analysis.protocols.factors import add_factor_rows
 
     add_factor_rows(output.builder, protocol, prepared.data, options)

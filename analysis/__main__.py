@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from analysis import PROTOCOLS, TableError, analyze, read_table
+from analysis import TableError, analyze, protocol_ids, read_table
 
 
 def _at_least_one(text: str) -> int:
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m analysis",
         description="Analyse a study's tidy table: results.csv, report.html and plots.",
     )
-    parser.add_argument("protocol", choices=PROTOCOLS, help="the study's protocol")
+    parser.add_argument("protocol", choices=protocol_ids(), help="the study's protocol")
     parser.add_argument("table", help="tidy CSV, one row per participant × trial (NA = missing)")
     parser.add_argument("--out", required=True, help="output directory (created if needed)")
     parser.add_argument(

@@ -31,12 +31,12 @@ figure{display:inline-block;margin:1rem}figcaption{font-size:.85rem;color:#555}
 .meta{font-size:.85rem;color:#555}
 """
 
-_PROTOCOL_TITLES = {
-    "likert": "Likert rating",
-    "preference": "Preference (paired comparison)",
-    "simulation": "Model-output simulation",
-    "gt_prediction": "Ground-truth prediction",
-}
+
+def _protocol_title(protocol_id: str) -> str:
+    from analysis.registry import analysis_protocols
+
+    known = analysis_protocols().get(protocol_id)
+    return known.title if known is not None else protocol_id
 
 
 def format_number(value: float, digits: int = 4) -> str:
@@ -67,7 +67,7 @@ def _p(value: float) -> str:
 
 def render_report(result: AnalysisResult, *, title: str | None = None) -> str:
     """The HTML text of the report of ``result``."""
-    heading = title or f"Analysis: {_PROTOCOL_TITLES.get(result.protocol, result.protocol)}"
+    heading = title or f"Analysis: {_protocol_title(result.protocol)}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

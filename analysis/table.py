@@ -1,19 +1,12 @@
 """The tidy input table: required columns per protocol, type checks, exclusions.
 
-One row per participant × trial (for preference: per participant × trial × pair of methods, since
-a k-way choice or a ranking of k maps is one row per pairwise comparison it implies, all with the
-trial's ``trial_index``). Every protocol needs ``participant_id``, ``item_id`` and
-``trial_index``; then
-
-========================  ==================================================================
-likert                    ``method``, ``rating`` (integer scale points)
-preference                ``method_a`` (shown left/first), ``method_b``, ``choice`` (the chosen
-                          method, equal to ``method_a`` or ``method_b``)
-simulation                ``saliency_shown``, ``scores_shown``, ``model_output``, ``prediction``,
-                          ``correct`` (all 0/1), ``confidence`` (integer scale points)
-gt_prediction             ``explanation_shown`` (0/1) or ``method``; ``correct`` (0/1); optional
-                          ``confidence``
-========================  ==================================================================
+One row per participant × trial (a protocol may say otherwise: preference has one row per
+participant × trial × pair of methods, since a k-way choice or a ranking of k maps is one row per
+pairwise comparison it implies, all with the trial's ``trial_index``). Every protocol needs
+``participant_id``, ``item_id`` and ``trial_index``; its own columns, their kinds (label,
+integer scale points, 0/1) and which of them are the response are declared with the protocol
+(``PROTOCOL.columns`` in ``analysis/protocols/<id>.py``, see :mod:`analysis.registry`), and
+analysis/README.md lists them.
 
 Optional everywhere: ``excluded`` (0/1; rows with 1 are dropped and counted; missing means 0),
 ``exclusion_reason`` (counted per reason), ``rt_ms``, and any condition columns (kept as they are).
@@ -25,55 +18,37 @@ counted in a note, as a participant who timed out on a trial gave no response.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from analysis.registry import AnalysisProtocol
+
 __all__ = [
     "BASE_COLUMNS",
     "OPTIONAL_COLUMNS",
-    "PROTOCOLS",
-    "PROTOCOL_COLUMNS",
     "PreparedTable",
-    "Protocol",
     "TableError",
+    "as_labels",
     "validate_table",
 ]
 
-Protocol = Literal["likert", "preference", "simulation", "gt_prediction"]
-PROTOCOLS: tuple[str, ...] = ("likert", "preference", "simulation", "gt_prediction")
 BASE_COLUMNS: tuple[str, ...] = ("participant_id", "item_id", "trial_index")
-PROTOCOL_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "likert": ("method", "rating"),
-    "preference": ("method_a", "method_b", "choice"),
-    "simulation": (
-        "saliency_shown",
-        "scores_shown",
-        "model_output",
-        "prediction",
-        "correct",
-        "confidence",
-    ),
-    "gt_prediction": ("correct",),  # plus explanation_shown or method
-}
 OPTIONAL_COLUMNS: tuple[str, ...] = ("excluded", "exclusion_reason", "rt_ms", "confidence")
-_BINARY = {
-    "simulation": ("saliency_shown", "scores_shown", "model_output", "prediction", "correct"),
-    "gt_prediction": ("explanation_shown", "correct"),
-}
-# What identifies a row: a preference trial of k maps gives one row per pair it compares.
-_ROW_KEY: Mapping[str, tuple[str, ...]] = {
-    "preference": ("participant_id", "trial_index", "method_a", "method_b"),
-}
-_RESPONSE = {
-    "likert": ("rating",),
-    "preference": ("choice",),
-    "simulation": ("prediction", "correct"),
-    "gt_prediction": ("correct",),
-}
+
+
+def __getattr__(name: str) -> Any:
+    """``PROTOCOLS`` and ``PROTOCOL_COLUMNS``, read from the registry when asked for."""
+    from analysis.registry import analysis_protocols
+
+    if name == "PROTOCOLS":
+        return tuple(analysis_protocols())
+    if name == "PROTOCOL_COLUMNS":
+        return {p.id: p.required_columns for p in analysis_protocols().values()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class TableError(ValueError):
@@ -161,15 +136,15 @@ def _labels(series: pd.Series, column: str) -> pd.Series:
     return out
 
 
-def _required(protocol: str, columns: pd.Index) -> list[str]:
-    need = list(BASE_COLUMNS) + list(PROTOCOL_COLUMNS[protocol])
+as_labels = _labels  # for a protocol's ``check``: non-empty text, or TableError naming the column
+
+
+def _required(protocol: AnalysisProtocol, columns: pd.Index) -> list[str]:
+    need = list(BASE_COLUMNS) + list(protocol.required_columns)
     missing = [c for c in need if c not in columns]
-    if (
-        protocol == "gt_prediction"
-        and "explanation_shown" not in columns
-        and ("method" not in columns)
-    ):
-        missing.append("explanation_shown (or method)")
+    for group in protocol.one_of:
+        if not any(c in columns for c in group):
+            missing.append(f"{group[0]} (or {' or '.join(group[1:])})")
     return missing
 
 
@@ -180,13 +155,14 @@ def validate_table(protocol: str, table: pd.DataFrame) -> PreparedTable:
         TableError: unknown protocol, missing columns, wrong values, duplicate trials, or fewer
             than two participants left after exclusions.
     """
-    if protocol not in PROTOCOLS:
-        raise TableError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    from analysis.registry import get_analysis_protocol
+
+    spec = get_analysis_protocol(protocol)
     if not isinstance(table, pd.DataFrame):
         raise TableError(f"expected a pandas DataFrame, got {type(table).__name__}")
     if table.empty:
         raise TableError("the table has no rows")
-    missing = _required(protocol, table.columns)
+    missing = _required(spec, table.columns)
     if missing:
         raise TableError(
             f"the {protocol} table is missing required column(s): {', '.join(missing)} "
@@ -203,14 +179,14 @@ def validate_table(protocol: str, table: pd.DataFrame) -> PreparedTable:
             f"{_show(df.loc[trial.isna(), 'trial_index'])}"
         )
     df["trial_index"] = trial
-    key = list(_ROW_KEY.get(protocol, ("participant_id", "trial_index")))
+    key = list(spec.row_key)
     dup = df.duplicated(key, keep=False)
     if dup.any():
         first = df.loc[dup, key].iloc[0]
         example = ", ".join(f"{col} {_plain(first[col])!r}" for col in key)
         raise TableError(
             f"{int(dup.sum())} rows share a ({', '.join(key)}): e.g. {example}; one row per "
-            + ("comparison" if protocol == "preference" else "trial")
+            + spec.row_unit
         )
     n_rows_input = len(df)
     n_part_input = int(df["participant_id"].nunique())
@@ -237,8 +213,8 @@ def validate_table(protocol: str, table: pd.DataFrame) -> PreparedTable:
                 f"{n_part_excluded} participant(s) excluded entirely"
             )
 
-    df = _protocol_columns(protocol, df)
-    response = list(_RESPONSE[protocol])
+    df = _protocol_columns(spec, df)
+    response = list(spec.response_columns)
     no_response = df[response].isna().any(axis=1)
     n_missing = int(no_response.sum())
     if n_missing:
@@ -277,42 +253,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _protocol_columns(protocol: str, df: pd.DataFrame) -> pd.DataFrame:
+def _protocol_columns(protocol: AnalysisProtocol, df: pd.DataFrame) -> pd.DataFrame:
+    """Each declared column present converted to its kind, then the protocol's own checks."""
     df = df.copy()
-    if protocol == "likert":
-        df["method"] = _labels(df["method"], "method")
-        df["rating"] = _integer(df["rating"], "rating")
-    elif protocol == "preference":
-        df["method_a"] = _labels(df["method_a"], "method_a")
-        df["method_b"] = _labels(df["method_b"], "method_b")
-        same = df["method_a"] == df["method_b"]
-        if same.any():
-            raise TableError(
-                f"{int(same.sum())} row(s) compare a method with itself "
-                f"(method_a == method_b, e.g. {df.loc[same, 'method_a'].iloc[0]!r})"
-            )
-        choice = df["choice"].where(df["choice"].isna(), df["choice"].astype(str).str.strip())
-        bad = choice.notna() & (choice != df["method_a"]) & (choice != df["method_b"])
-        if bad.any():
-            row = df.loc[bad].iloc[0]
-            raise TableError(
-                f"column 'choice' must equal method_a or method_b; {int(bad.sum())} row(s) do "
-                f"not (e.g. choice {row['choice']!r} for {row['method_a']!r} vs "
-                f"{row['method_b']!r})"
-            )
-        df["choice"] = choice
-    else:
-        if protocol == "gt_prediction" and "explanation_shown" not in df.columns:
-            df["method"] = _labels(df["method"], "method")
-        for col in _BINARY[protocol]:
-            if col in df.columns:
-                df[col] = _binary(df[col], col, allow_missing=col in _RESPONSE[protocol])
-        if "confidence" in df.columns:
-            df["confidence"] = _integer(df["confidence"], "confidence")
-        if (
-            protocol == "gt_prediction"
-            and "method" in df.columns
-            and ("explanation_shown" in df.columns)
-        ):
-            df["method"] = df["method"].where(df["method"].isna(), df["method"].astype(str))
-    return df
+    for column in protocol.columns:
+        if column.name not in df.columns:
+            continue
+        if column.kind == "label":
+            df[column.name] = _labels(df[column.name], column.name)
+        elif column.kind == "integer":
+            df[column.name] = _integer(df[column.name], column.name)
+        elif column.kind == "binary":
+            df[column.name] = _binary(df[column.name], column.name, allow_missing=column.response)
+    return protocol.check(df) if protocol.check is not None else df

@@ -21,6 +21,7 @@ from django import forms
 
 from analysis import power
 from analysis.cost import CostPlan, plan_cost
+from analysis.registry import analysis_protocols
 
 DESIGNS: dict[str, tuple[str, tuple[str, ...]]] = {
     # name: (label, the fields it needs besides alpha)
@@ -42,12 +43,6 @@ DESIGNS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Cumulative-logit mixed model (Likert ratings), by simulation: power at n participants",
         ("effect", "participants", "items"),
     ),
-}
-PROTOCOL_DESIGN = {
-    "likert": "paired",
-    "preference": "paired",
-    "simulation": "anova",
-    "gt_prediction": "two_proportions",
 }
 SIMULATED = ("glmm", "clmm")
 MIN_SIMULATIONS = 20
@@ -164,7 +159,8 @@ class PowerForm(forms.Form):
 
     def __init__(self, *args: Any, protocol: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["design"].initial = PROTOCOL_DESIGN.get(protocol, "paired")
+        declared = analysis_protocols().get(protocol)
+        self.fields["design"].initial = declared.power_design if declared else "paired"
         for name in ("participants", "items", "sd_participant", "sd_item", "simulations"):
             self.fields[name].help_text = "For the mixed models (simulation)."
 

@@ -4,9 +4,8 @@ A study may vary how its maps are drawn (the platform's ``presentation`` column)
 condition between participants. For each such factor column with two or more levels, the
 participant-level outcome of the protocol is compared across the levels:
 
-- likert: each participant's mean rating; simulation and gt_prediction: each participant's
-  share correct; preference: each participant's share of choices of the reference method (the
-  first in sort order unless ``reference`` is given).
+- each participant's outcome as the protocol declares it (``participant_outcome``: e.g. the
+  mean rating, the share correct, the share of choices of the reference method).
 - Two levels: Mann–Whitney U with the rank-biserial r (= Cliff's δ; positive = the first level,
   in sort order, higher) and its CI. More levels: Kruskal–Wallis H with ε² = H / (n − 1), then
   every pair by Mann–Whitney (Holm-adjusted within the factor).
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.protocols._common import Options
+from analysis.registry import get_analysis_protocol
 from analysis.results import ResultBuilder, Row
 from analysis.stat_tests import kruskal_wallis, mann_whitney
 
@@ -39,21 +39,6 @@ def factor_levels(data: pd.DataFrame, factor: str) -> list[str]:
     if factor not in data.columns:
         return []
     return sorted(str(v) for v in data[factor].dropna().unique())
-
-
-def _outcome(protocol: str, data: pd.DataFrame, options: Options) -> tuple[pd.Series, str] | None:
-    """Each participant's outcome and its description (None: nothing to compare)."""
-    if protocol == "likert":
-        return data.groupby("participant_id")["rating"].mean(), "mean rating"
-    if protocol in ("simulation", "gt_prediction"):
-        return data.groupby("participant_id")["correct"].mean(), "share correct"
-    if protocol == "preference":
-        methods = sorted(set(data["method_a"]) | set(data["method_b"]))
-        reference = options.reference if options.reference in methods else methods[0]
-        shown = data[(data["method_a"] == reference) | (data["method_b"] == reference)]
-        chosen = (shown["choice"] == reference).groupby(shown["participant_id"]).mean()
-        return chosen, f"share of choices of {reference}"
-    return None
 
 
 def add_factor_rows(
@@ -71,10 +56,10 @@ def add_factor_rows(
                 analysis, factor, "the factor varies within participants: not a between factor"
             )
             continue
-        found = _outcome(protocol, data, options)
-        if found is None:
+        outcome_of = get_analysis_protocol(protocol).participant_outcome
+        if outcome_of is None:
             continue
-        outcome, what = found
+        outcome, what = outcome_of(data, options)
         level_of = data.groupby("participant_id")[factor].first().astype(str)
         groups = [outcome[level_of == level].to_numpy(dtype=float) for level in levels]
         if len(levels) == 2:

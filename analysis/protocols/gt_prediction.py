@@ -40,11 +40,12 @@ from analysis.protocols.shared import (
     between_companions,
     participant_accuracy,
 )
+from analysis.registry import AnalysisProtocol, Column
 from analysis.results import ResultBuilder, Row
 from analysis.stat_tests import one_sample_t
-from analysis.table import PreparedTable, TableError
+from analysis.table import PreparedTable, TableError, as_labels
 
-__all__ = ["run"]
+__all__ = ["PROTOCOL", "run"]
 
 NO_EXPLANATION = "none"  # the platform's method level of the no-explanation condition
 TRIALS_NOTE = (
@@ -331,3 +332,47 @@ def _methods(
         )
         h = cohens_h(cur.mean(), cur.size, ref.mean(), ref.size)
         b.add(Row("cohens_h", term, h.estimate, h.ci_low, h.ci_high, n=h.n, note=TRIALS_NOTE))
+
+
+def _check(df: pd.DataFrame) -> pd.DataFrame:
+    """``method`` names the map shown; with ``explanation_shown`` it may be missing (none)."""
+    if "method" in df.columns:
+        if "explanation_shown" not in df.columns:
+            df["method"] = as_labels(df["method"], "method")
+        else:
+            df["method"] = df["method"].where(df["method"].isna(), df["method"].astype(str))
+    return df
+
+
+def _participant_outcome(data: pd.DataFrame, options: Options) -> tuple[pd.Series, str]:
+    return data.groupby("participant_id")["correct"].mean(), "share correct"
+
+
+PROTOCOL = AnalysisProtocol(
+    id="gt_prediction",
+    title="Ground-truth prediction",
+    columns=(
+        Column("explanation_shown", "binary", required=False, description="a map was shown"),
+        Column("method", "any", required=False, description="the method whose map was shown"),
+        Column("correct", "binary", response=True, description="the answer was the truth (0/1)"),
+        Column("confidence", "integer", required=False, description="confidence scale point"),
+    ),
+    run=run,
+    analyses=(
+        "glmm_correct",
+        "odds_ratio",
+        "cell_accuracy",
+        "risk_difference",
+        "cohens_h",
+        "cohens_dz",
+        "hedges_g",
+        "mann_whitney",
+        "clmm_confidence",
+    ),
+    key_analyses=("glmm_correct", "risk_difference", "cohens_h"),
+    power_design="two_proportions",
+    participant_outcome=_participant_outcome,
+    one_of=(("explanation_shown", "method"),),
+    check=_check,
+    plot_titles={"accuracy_by_condition": "Accuracy by condition (95% CI)"},
+)

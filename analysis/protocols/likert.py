@@ -39,6 +39,7 @@ from analysis.protocols._common import (
     safely,
 )
 from analysis.protocols.factors import FACTORS, factor_levels
+from analysis.registry import AnalysisProtocol, Column
 from analysis.results import ResultBuilder, Row
 from analysis.stat_tests import (
     friedman,
@@ -49,7 +50,7 @@ from analysis.stat_tests import (
 )
 from analysis.table import PreparedTable, TableError
 
-__all__ = ["run"]
+__all__ = ["PROTOCOL", "run"]
 
 
 def _reference(methods: list[str], options: Options) -> str:
@@ -423,3 +424,37 @@ def _alpha(b: ResultBuilder, data: pd.DataFrame, options: Options) -> None:
             note=note,
         )
     )
+
+
+def _participant_outcome(data: pd.DataFrame, options: Options) -> tuple[pd.Series, str]:
+    return data.groupby("participant_id")["rating"].mean(), "mean rating"
+
+
+PROTOCOL = AnalysisProtocol(
+    id="likert",
+    title="Likert rating",
+    columns=(
+        Column("method", "label", description="the method whose map was rated"),
+        Column("rating", "integer", response=True, description="the scale point chosen"),
+    ),
+    run=run,
+    analyses=(
+        "clmm",
+        "clmm_contrast",
+        "clmm_odds_ratio",
+        "clmm_predicted",
+        "friedman",
+        "kendall_w",
+        "wilcoxon",
+        "kruskal_wallis",
+        "mann_whitney",
+        "krippendorff_alpha",
+    ),
+    key_analyses=("clmm", "friedman", "wilcoxon", "krippendorff_alpha"),
+    power_design="paired",
+    participant_outcome=_participant_outcome,
+    plot_titles={
+        "likert_ratings": "Likert ratings by method (diverging bars)",
+        "clmm_forest": "Cumulative-link mixed model: method effects (forest plot)",
+    },
+)

@@ -32,11 +32,12 @@ from analysis.protocols._common import (
     percentile_ci,
     safely,
 )
+from analysis.registry import AnalysisProtocol, Column
 from analysis.results import ResultBuilder, Row
 from analysis.stat_tests import binomial_test
 from analysis.table import PreparedTable, TableError
 
-__all__ = ["run"]
+__all__ = ["PROTOCOL", "run"]
 
 
 def run(prepared: PreparedTable, options: Options) -> ProtocolOutput:
@@ -295,3 +296,55 @@ def _pairs(b: ResultBuilder, methods: list[str], winner: np.ndarray, loser: np.n
                 "(comparisons treated as independent)",
             )
         )
+
+
+def _check(df: pd.DataFrame) -> pd.DataFrame:
+    """A comparison is of two different methods, and the choice is one of them."""
+    same = df["method_a"] == df["method_b"]
+    if same.any():
+        raise TableError(
+            f"{int(same.sum())} row(s) compare a method with itself "
+            f"(method_a == method_b, e.g. {df.loc[same, 'method_a'].iloc[0]!r})"
+        )
+    choice = df["choice"].where(df["choice"].isna(), df["choice"].astype(str).str.strip())
+    bad = choice.notna() & (choice != df["method_a"]) & (choice != df["method_b"])
+    if bad.any():
+        row = df.loc[bad].iloc[0]
+        raise TableError(
+            f"column 'choice' must equal method_a or method_b; {int(bad.sum())} row(s) do "
+            f"not (e.g. choice {row['choice']!r} for {row['method_a']!r} vs "
+            f"{row['method_b']!r})"
+        )
+    df["choice"] = choice
+    return df
+
+
+def _participant_outcome(data: pd.DataFrame, options: Options) -> tuple[pd.Series, str]:
+    methods = sorted(set(data["method_a"]) | set(data["method_b"]))
+    reference = options.reference if options.reference in methods else methods[0]
+    shown = data[(data["method_a"] == reference) | (data["method_b"] == reference)]
+    chosen = (shown["choice"] == reference).groupby(shown["participant_id"]).mean()
+    return chosen, f"share of choices of {reference}"
+
+
+PROTOCOL = AnalysisProtocol(
+    id="preference",
+    title="Preference (paired comparison)",
+    columns=(
+        Column("method_a", "label", description="the method shown left/first"),
+        Column("method_b", "label", description="the other method of the pair"),
+        Column("choice", "any", response=True, description="the chosen method (method_a or _b)"),
+    ),
+    run=run,
+    analyses=("win_rate", "bradley_terry", "position_bias", "pair_binomial"),
+    key_analyses=("win_rate", "bradley_terry", "position_bias", "pair_binomial"),
+    power_design="paired",
+    participant_outcome=_participant_outcome,
+    row_key=("participant_id", "trial_index", "method_a", "method_b"),
+    row_unit="comparison",
+    check=_check,
+    plot_titles={
+        "win_matrix": "Win matrix: share of comparisons each method won",
+        "bradley_terry_forest": "Bradley–Terry strengths (forest plot)",
+    },
+)

@@ -43,11 +43,12 @@ from analysis.protocols.shared import (
     between_companions,
     participant_accuracy,
 )
+from analysis.registry import AnalysisProtocol, Column
 from analysis.results import ResultBuilder, Row
 from analysis.stat_tests import one_sample_t
 from analysis.table import PreparedTable
 
-__all__ = ["CELLS", "run"]
+__all__ = ["CELLS", "PROTOCOL", "run"]
 
 GLMM_TERMS = ("(Intercept)", "saliency", "scores", "saliency:scores")
 CLMM_TERMS = (
@@ -377,3 +378,37 @@ def _by_outcome(b: ResultBuilder, data: pd.DataFrame) -> None:
                 note=f"raw share correct by {source}; Wilson CI (trials as independent)",
             )
         )
+
+
+def _participant_outcome(data: pd.DataFrame, options: Options) -> tuple[pd.Series, str]:
+    return data.groupby("participant_id")["correct"].mean(), "share correct"
+
+
+PROTOCOL = AnalysisProtocol(
+    id="simulation",
+    title="Model-output simulation",
+    columns=(
+        Column("saliency_shown", "binary", description="the map was shown (0/1)"),
+        Column("scores_shown", "binary", description="the model's scores were shown (0/1)"),
+        Column("model_output", "binary", description="the model's output on the item (0/1)"),
+        Column("prediction", "binary", response=True, description="the participant's guess"),
+        Column("correct", "binary", response=True, description="the guess was right (0/1)"),
+        Column("confidence", "integer", description="confidence scale point"),
+    ),
+    run=run,
+    analyses=(
+        "glmm_correct",
+        "odds_ratio",
+        "cell_accuracy",
+        "clmm_confidence",
+        "anova_accuracy",
+        "hedges_g",
+        "mann_whitney",
+        "accuracy_vs_chance",
+        "accuracy_by_outcome",
+    ),
+    key_analyses=("glmm_correct", "odds_ratio", "cell_accuracy", "hedges_g"),
+    power_design="anova",
+    participant_outcome=_participant_outcome,
+    plot_titles={"accuracy_by_condition": "Accuracy by condition (95% CI)"},
+)

@@ -191,7 +191,14 @@ class Protocol:
     # that sets it True defines :meth:`practice_feedback`; the study's validation refuses the
     # flow's ``practice_feedback`` option for the others.
     supports_practice_feedback: ClassVar[bool] = False
-    analyses: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def analyses(self) -> tuple[str, ...]:
+        """Its analyses, as its analysis side declares them (``analysis/protocols/<name>.py``)."""
+        from analysis.registry import analysis_protocols
+
+        declared = analysis_protocols().get(self.name)
+        return declared.analyses if declared is not None else ()
 
     @property
     def template(self) -> str:

@@ -110,15 +110,6 @@ class GroundTruthPrediction(Protocol):
     default_images = "all"
     defines_straightlining = True
     supports_practice_feedback = True
-    analyses = (
-        "glmm_correct",
-        "odds_ratio",
-        "cell_accuracy",
-        "risk_difference",
-        "cohens_h",
-        "hedges_g",
-        "clmm_confidence",
-    )
     schema = Schema(
         (
             Option(

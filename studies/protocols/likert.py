@@ -49,7 +49,6 @@ class Likert(Protocol):
     description = "Participants rate how well saliency maps justify the model's prediction."
     default_images = "misclassified"
     defines_straightlining = True
-    analyses = ("clmm", "friedman", "wilcoxon", "kruskal_wallis", "krippendorff_alpha")
     schema = Schema(
         (
             Option(

@@ -70,7 +70,6 @@ class Preference(Protocol):
     default_images = "all"
     defines_straightlining = False  # the same position every time is position bias
     minimum_methods = 2
-    analyses = ("win_rate", "bradley_terry", "position_bias", "pair_binomial")
     schema = Schema(
         (
             Option("question", "str", DEFAULT_QUESTION, "Question", max_length=500),

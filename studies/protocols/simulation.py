@@ -76,16 +76,6 @@ class Simulation(Protocol):
     default_images = "all"
     defines_straightlining = True
     supports_practice_feedback = True
-    analyses = (
-        "glmm_correct",
-        "odds_ratio",
-        "cell_accuracy",
-        "clmm_confidence",
-        "anova_accuracy",
-        "hedges_g",
-        "mann_whitney",
-        "accuracy_vs_chance",
-    )
     schema = Schema(
         (
             Option(

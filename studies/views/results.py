@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from analysis.registry import analysis_protocols
 from studies.models import AnalysisRun
 from studies.power import PowerForm
 from studies.protocols import get_protocol
@@ -18,22 +19,6 @@ from studies.selectors import study_for
 from studies.services.analysis import analysis_request, run_file, run_files
 
 CONTENT_TYPES = {".csv": "text/csv; charset=utf-8", ".html": "text/html; charset=utf-8"}
-# the analyses a researcher reads first, per protocol (the full table follows)
-KEY_ANALYSES = {
-    "likert": ("clmm", "friedman", "wilcoxon", "krippendorff_alpha"),
-    "preference": ("win_rate", "bradley_terry", "position_bias", "pair_binomial"),
-    "simulation": ("glmm_correct", "odds_ratio", "cell_accuracy", "hedges_g"),
-    "gt_prediction": ("glmm_correct", "risk_difference", "cohens_h"),
-}
-
-# plot name (as the analysis names its PNG) → the caption a researcher reads under it
-PLOT_TITLES = {
-    "likert_ratings": "Likert ratings by method (diverging bars)",
-    "clmm_forest": "Cumulative-link mixed model: method effects (forest plot)",
-    "win_matrix": "Win matrix: share of comparisons each method won",
-    "bradley_terry_forest": "Bradley–Terry strengths (forest plot)",
-    "accuracy_by_condition": "Accuracy by condition (95% CI)",
-}
 # faithfulness metrics (explainers.core.metrics) by their registry names
 METRIC_TITLES = {
     "iic": "Increase in confidence",
@@ -47,10 +32,18 @@ METRIC_TITLES = {
 HUMAN_VS = "human_vs_"
 
 
-def plot_title(name: str) -> str:
-    """The caption of plot ``name``; a name this map does not know reads as its words."""
-    if name in PLOT_TITLES:
-        return PLOT_TITLES[name]
+def plot_title(name: str, protocol: str = "") -> str:
+    """The caption of plot ``name`` (as the protocol declares it; ``human_vs_<metric>`` for
+    every protocol); a name no protocol declares reads as its words."""
+    titles: dict[str, str] = {}
+    known = analysis_protocols()
+    if protocol in known:
+        titles.update(known[protocol].plot_titles)
+    else:
+        for spec in known.values():
+            titles.update(spec.plot_titles)
+    if name in titles:
+        return titles[name]
     if name.startswith(HUMAN_VS) and len(name) > len(HUMAN_VS):
         metric = name[len(HUMAN_VS) :]
         return f"Human judgement vs {METRIC_TITLES.get(metric, metric.replace('_', ' '))}"
@@ -116,7 +109,8 @@ def study_results(request: HttpRequest, uid: str) -> HttpResponse:
         return redirect("studies:results", uid=study.uid)
     run = analysis_request(study)
     groups = grouped_rows(run) if run and run.state == AnalysisRun.State.DONE else []
-    key = KEY_ANALYSES.get(study.protocol, ())
+    declared = analysis_protocols().get(study.protocol)
+    key = declared.key_analyses if declared is not None else ()
     files = run_files(run) if run else []
     return render(
         request,
@@ -127,7 +121,9 @@ def study_results(request: HttpRequest, uid: str) -> HttpResponse:
             "run": run,
             "key_groups": [g for g in groups if g["analysis"] in key],
             "groups": groups,
-            "plots": [(name, plot_title(name)) for name in (run.plots if run else [])],
+            "plots": [
+                (name, plot_title(name, study.protocol)) for name in (run.plots if run else [])
+            ],
             "downloads": [f for f in files if not f.endswith(".png")],
         },
     )
