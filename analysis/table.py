@@ -12,7 +12,8 @@ preference                ``method_a`` (shown left/first), ``method_b``, ``choic
 simulation                ``saliency_shown``, ``scores_shown``, ``model_output``, ``prediction``,
                           ``correct`` (all 0/1), ``confidence`` (integer scale points)
 gt_prediction             ``explanation_shown`` (0/1) or ``method``; ``correct`` (0/1); optional
-                          ``confidence``
+                          ``confidence``, ``agrees_with_model`` and ``model_correct`` (0/1,
+                          for reliance)
 ========================  ==================================================================
 
 Optional everywhere: ``excluded`` (0/1; rows with 1 are dropped and counted; missing means 0),
@@ -62,8 +63,10 @@ PROTOCOL_COLUMNS: Mapping[str, tuple[str, ...]] = {
 OPTIONAL_COLUMNS: tuple[str, ...] = ("excluded", "exclusion_reason", "rt_ms", "confidence")
 _BINARY = {
     "simulation": ("saliency_shown", "scores_shown", "model_output", "prediction", "correct"),
-    "gt_prediction": ("explanation_shown", "correct"),
+    "gt_prediction": ("explanation_shown", "correct", "agrees_with_model", "model_correct"),
 }
+# binary columns that may be missing on some rows (analyses that use them drop those rows)
+_MAY_BE_MISSING = ("agrees_with_model", "model_correct")
 # What identifies a row: a preference trial of k maps gives one row per pair it compares.
 _ROW_KEY: Mapping[str, tuple[str, ...]] = {
     "preference": ("participant_id", "trial_index", "method_a", "method_b"),
@@ -306,7 +309,9 @@ def _protocol_columns(protocol: str, df: pd.DataFrame) -> pd.DataFrame:
             df["method"] = _labels(df["method"], "method")
         for col in _BINARY[protocol]:
             if col in df.columns:
-                df[col] = _binary(df[col], col, allow_missing=col in _RESPONSE[protocol])
+                df[col] = _binary(
+                    df[col], col, allow_missing=col in _RESPONSE[protocol] or col in _MAY_BE_MISSING
+                )
         if "confidence" in df.columns:
             df["confidence"] = _integer(df["confidence"], "confidence")
         if (

@@ -12,7 +12,13 @@ participants) ``cohens_dz`` (paired t, d_z with its exact CI). With ``confidence
 With ``method`` instead (methods compared, e.g. ``none`` as one level): ``glmm_correct`` terms
 ``method[<m>]`` against the reference method (default ``none``, the no-explanation condition,
 when present; else the first method in sort order), and ``risk_difference`` / ``cohens_h`` with
-terms ``<m> vs <reference>``. Random slopes for the within-subject variant are not fitted (the
+terms ``<m> vs <reference>``.
+
+With ``agrees_with_model`` and ``model_correct`` (the model's answer was shown: the ``verify``
+variant, or ``show_prediction``): ``over_reliance``, ``under_reliance``,
+``appropriate_reliance`` per condition and their mixed models (:mod:`analysis.reliance`).
+
+Random slopes for the within-subject variant are not fitted (the
 mixed-model module fits random intercepts); this is noted.
 """
 
@@ -25,7 +31,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
-from analysis import plots
+from analysis import plots, reliance
 from analysis.effect_sizes import cohens_h, newcombe_risk_difference, wilson_interval
 from analysis.protocols._common import (
     Options,
@@ -70,6 +76,13 @@ def run(prepared: PreparedTable, options: Options) -> ProtocolOutput:
             else data.loc[data["explanation_shown"] == 1]
         )
         add_accuracy_human_vs_metric(b, out, shown, options, measure="accuracy")
+    if reliance.applies(data):
+        safely(
+            b,
+            options,
+            "over_reliance",
+            lambda: reliance.add_reliance(b, data, options, reference=options.reference),
+        )
     return out
 
 

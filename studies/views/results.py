@@ -23,7 +23,14 @@ KEY_ANALYSES = {
     "likert": ("clmm", "friedman", "wilcoxon", "krippendorff_alpha"),
     "preference": ("win_rate", "bradley_terry", "position_bias", "pair_binomial"),
     "simulation": ("glmm_correct", "odds_ratio", "cell_accuracy", "hedges_g"),
-    "gt_prediction": ("glmm_correct", "risk_difference", "cohens_h"),
+    "gt_prediction": (
+        "glmm_correct",
+        "risk_difference",
+        "cohens_h",
+        "over_reliance",
+        "under_reliance",
+        "appropriate_reliance",
+    ),
 }
 
 # plot name (as the analysis names its PNG) → the caption a researcher reads under it
