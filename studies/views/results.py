@@ -16,6 +16,10 @@ from studies.power import PowerForm
 from studies.protocols import get_protocol
 from studies.selectors import study_for
 from studies.services.analysis import analysis_request, run_file, run_files
+from studies.services.preregistration import (
+    analysed_participants,
+    preregistration_deviations,
+)
 
 CONTENT_TYPES = {".csv": "text/csv; charset=utf-8", ".html": "text/html; charset=utf-8"}
 # the analyses a researcher reads first, per protocol (the full table follows)
@@ -136,6 +140,7 @@ def study_results(request: HttpRequest, uid: str) -> HttpResponse:
             "groups": groups,
             "plots": [(name, plot_title(name)) for name in (run.plots if run else [])],
             "downloads": [f for f in files if not f.endswith(".png")],
+            "deviations": preregistration_deviations(study, n_analysed=analysed_participants(run)),
         },
     )
 
