@@ -49,11 +49,11 @@ FORMAT_VERSION = 1
 # the flow's declared exclusion rules, and how the document states each
 EXCLUSION_RULES: dict[str, str] = {
     "exclude_attention_failures": "failed at least {} attention check(s)",
-    "exclude_median_rt_below_ms": "median response time over the main trials below {} ms",
-    "exclude_straightlining": "the same answer to every main trial (straight-lining)",
+    "exclude_median_rt_below_ms": "had a median response time over the main trials below {} ms",
+    "exclude_straightlining": "gave the same answer to every main trial (straight-lining)",
     "exclude_incomplete": "did not complete the study",
-    "screen_out_after_failures": "screened out during the session after {} failed attention "
-    "check(s)",
+    "screen_out_after_failures": "were screened out during the session after {} failed "
+    "attention check(s)",
     "comprehension_attempts": "failed the comprehension check {} time(s) (screened out)",
 }
 

@@ -25,6 +25,7 @@ from studies.protocols import get_protocol, protocols
 from studies.recruitment import Arrival
 from studies.selectors import can_edit, precompute_job_in_progress, study_cost, study_for
 from studies.services.events import event_log
+from studies.services.paper import methods_text
 from studies.services.participants import (
     participant_exclude,
     participant_start,
@@ -398,6 +399,7 @@ EXPORTS = {
     "study.json": "application/json",
     "preregistration.md": "text/markdown; charset=utf-8",
     "preregistration.json": "application/json",
+    "methods.md": "text/markdown; charset=utf-8",
 }
 
 
@@ -422,6 +424,8 @@ def study_export(request: HttpRequest, uid: str, name: str) -> HttpResponse:
         body = json.dumps(study_spec(study), indent=2, ensure_ascii=False)
     elif name == "preregistration.md":
         body = preregistration_of(study).markdown()
+    elif name == "methods.md":
+        body = methods_text(study)
     elif name == "preregistration.json":  # its canonical JSON: the bytes the SHA-256 is of
         body = canonical_json(preregistration_of(study).document).decode()
     else:
