@@ -23,6 +23,7 @@ import functools
 import hashlib
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,11 +144,17 @@ class AnalysisResult:
     seed: int
     versions: dict[str, str] = field(default_factory=software_versions)
 
-    def report_html(self, *, title: str | None = None) -> str:
-        """A self-contained HTML report: the table, notes, embedded plots and versions."""
+    def report_html(
+        self,
+        *,
+        title: str | None = None,
+        sections: Sequence[tuple[str, Sequence[str]]] = (),
+    ) -> str:
+        """A self-contained HTML report: the table, notes, ``sections`` (more headed lists),
+        embedded plots and versions."""
         from analysis.report import render_report
 
-        return render_report(self, title=title)
+        return render_report(self, title=title, sections=sections)
 
     def write(self, directory: str | os.PathLike[str]) -> list[Path]:
         """Write ``results.csv`` (``NA`` for missing), ``report.html`` and one PNG per plot."""

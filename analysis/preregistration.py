@@ -19,14 +19,43 @@ difference between the registered ``plan`` and the study as run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from analysis import power
 
-__all__ = ["POWER_DESIGNS", "PlannedSample", "planned_sample", "power_plan_problems"]
+__all__ = [
+    "EXCLUSION_RULES",
+    "FORMAT",
+    "POWER_DESIGNS",
+    "Deviation",
+    "PlannedSample",
+    "canonical_json",
+    "deviations",
+    "document",
+    "document_hash",
+    "markdown",
+    "planned_analyses",
+    "planned_sample",
+    "power_plan_problems",
+]
+
+FORMAT = "studyplatform-preregistration"
+FORMAT_VERSION = 1
+# the flow's declared exclusion rules, and how the document states each
+EXCLUSION_RULES: dict[str, str] = {
+    "exclude_attention_failures": "failed at least {} attention check(s)",
+    "exclude_median_rt_below_ms": "had a median response time over the main trials below {} ms",
+    "exclude_straightlining": "gave the same answer to every main trial (straight-lining)",
+    "exclude_incomplete": "did not complete the study",
+    "screen_out_after_failures": "were screened out during the session after {} failed "
+    "attention check(s)",
+    "comprehension_attempts": "failed the comprehension check {} time(s) (screened out)",
+}
 
 # design → (description, required keys besides alpha and power)
 POWER_DESIGNS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -118,3 +147,384 @@ def planned_sample(plan: Mapping[str, Any]) -> PlannedSample:
     if plan.get("note"):
         statement += f". {plan['note']}"
     return PlannedSample(per, groups, statement)
+
+
+# --------------------------------------------------------------------------------------------
+# the document
+
+
+def planned_analyses(protocol: str, configuration: Mapping[str, Any]) -> list[str]:
+    """The confirmatory analyses (with model formulas) and companions the protocol's pipeline
+    runs with ``configuration``, one sentence each, as the protocol declares them
+    (``analysis_plan`` of :class:`analysis.registry.AnalysisProtocol`)."""
+    from analysis.registry import get_analysis_protocol
+
+    declared = get_analysis_protocol(protocol)
+    if declared.analysis_plan is not None:
+        return declared.analysis_plan(configuration)
+    return [
+        f"The analyses of the {declared.title} protocol: {', '.join(declared.key_analyses)} "
+        f"(analysis/protocols/{declared.id}.py)."
+    ]
+
+
+def _exclusions(flow: Mapping[str, Any]) -> dict[str, Any]:
+    rules: dict[str, Any] = {}
+    for key in EXCLUSION_RULES:
+        value = flow.get(key)
+        if key == "comprehension_attempts" and not flow.get("comprehension"):
+            continue
+        if value not in (None, False, 0):
+            rules[key] = value
+    return rules
+
+
+def _sample(flow: Mapping[str, Any], n_conditions: int) -> dict[str, Any] | None:
+    plan = flow.get("power_analysis")
+    if plan:
+        s = planned_sample(plan)
+        return {
+            "n_total": s.n_total,
+            "n_per_group": s.n_per_group,
+            "groups": s.groups,
+            "statement": s.statement,
+            "source": "power analysis",
+        }
+    quota = flow.get("quota_per_condition")
+    if quota:
+        return {
+            "n_total": int(quota) * n_conditions,
+            "n_per_group": int(quota),
+            "groups": n_conditions,
+            "statement": f"{quota} participants per condition × {n_conditions} condition(s) "
+            f"(the quota; no power analysis declared)",
+            "source": "quota",
+        }
+    return None
+
+
+def document(
+    spec: Mapping[str, Any],
+    *,
+    protocol_label: str,
+    measures: Sequence[tuple[str, str]],
+) -> dict[str, Any]:
+    """The preregistration of the study file ``spec`` (``study_spec``): ``plan`` (what
+    :func:`deviations` compares) and ``sections`` (OSF headings; each answer names the
+    AsPredicted question it answers). ``measures``: the protocol's measured columns (name,
+    description). Deterministic: nothing in it depends on when it is built."""
+    flow: Mapping[str, Any] = spec.get("flow") or {}
+    config: Mapping[str, Any] = spec.get("configuration") or {}
+    stimuli: Mapping[str, Any] = spec.get("stimuli") or {}
+    conditions = [dict(c) for c in spec.get("conditions") or []]
+    protocol = str(spec["protocol"])
+    analyses = planned_analyses(protocol, config)
+    sample = _sample(flow, max(len(conditions), 1))
+    exclusions = _exclusions(flow)
+    methods: list[str] = [str(m) for m in stimuli.get("methods") or []]
+    classifier: dict[str, Any] = dict(stimuli.get("classifier") or {})
+    presentations: list[dict[str, Any]] = [dict(p) for p in stimuli.get("presentations") or []]
+    n_items = len(stimuli.get("items") or [])
+    image_set = (stimuli.get("image_set") or {}).get("name")
+    plan: dict[str, Any] = {
+        "protocol": protocol,
+        "configuration": dict(config),
+        "conditions": conditions,
+        "methods": methods,
+        "images": stimuli.get("images"),
+        "n_items": n_items,
+        "classifier": classifier,
+        "image_set": image_set,
+        "presentations": presentations,
+        "exclusions": exclusions,
+        "planned_sample": sample,
+        "analyses": analyses,
+        "hypotheses": str(flow.get("hypotheses") or "").strip(),
+    }
+    cond_text = (
+        "; ".join(
+            f"{c['name']}" + (f" (quota {c['quota']})" if c.get("quota") else "")
+            for c in conditions
+        )
+        or "one condition"
+    )
+    within = config.get("design") == "within"
+    assignment = (
+        "Every participant sees every condition, balanced over images by a Latin square "
+        "(Williams design); the rows of the square are assigned to participants."
+        if within
+        else "Between subjects: the server assigns each participant to the least-filled "
+        "condition (completed participants and those started within a timeout; previews and "
+        "excluded participants are not counted)."
+    )
+    count = f"{n_items} images" if n_items else "the images (resolved when the study opens)"
+    stimulus_text = (
+        f"{count} of the image set {image_set!r} "
+        f"(selection: {plan['images'] or 'all'} images"
+        + (
+            f", a sample of {stimuli['sample']} with seed {stimuli.get('seed', 0)}"
+            if stimuli.get("sample")
+            else ""
+        )
+        + f"), classified by {classifier.get('name', '?')}"
+        + (f" (SHA-256 {classifier['sha256']})" if classifier.get("sha256") else "")
+        + "; explanation methods: "
+        + (", ".join(methods) or "none")
+        + "."
+    )
+    if presentations:
+        stimulus_text += (
+            " Presentation: "
+            + "; ".join(
+                f"{p.get('name')}: " + ", ".join(f"{k}={v}" for k, v in p.items() if k != "name")
+                for p in presentations
+            )
+            + "."
+        )
+    exclusion_text = (
+        "Participants are excluded (and counted, with their reasons) when they "
+        + "; ".join(EXCLUSION_RULES[k].format(v) for k, v in exclusions.items())
+        + ". Previews and pilot sessions are never analysed."
+        if exclusions
+        else "No exclusion rules are declared. Previews and pilot sessions are never analysed."
+    )
+    sample_text = (
+        sample["statement"] + "."
+        if sample
+        else "No planned sample size is declared (no power analysis and no quota)."
+    )
+    sections = [
+        {
+            "heading": "Study information",
+            "answers": [
+                {"question": "Title", "aspredicted": 9, "answer": str(spec.get("title", ""))},
+                {
+                    "question": "Description",
+                    "aspredicted": None,
+                    "answer": str(spec.get("description") or "—"),
+                },
+                {
+                    "question": "Hypotheses",
+                    "aspredicted": 2,
+                    "answer": plan["hypotheses"] or "(none written yet)",
+                },
+            ],
+        },
+        {
+            "heading": "Design plan",
+            "answers": [
+                {
+                    "question": "Study type",
+                    "aspredicted": None,
+                    "answer": f"Experiment: {protocol_label} ({protocol}).",
+                },
+                {
+                    "question": "Conditions and assignment",
+                    "aspredicted": 4,
+                    "answer": f"Conditions: {cond_text}. {assignment}",
+                },
+                {
+                    "question": "Stimuli and their selection",
+                    "aspredicted": 8,
+                    "answer": stimulus_text,
+                },
+                {
+                    "question": "Protocol settings",
+                    "aspredicted": 8,
+                    "answer": ", ".join(
+                        f"{k} = {json.dumps(v, ensure_ascii=False)}"
+                        for k, v in sorted(config.items())
+                    )
+                    or "defaults",
+                },
+            ],
+        },
+        {
+            "heading": "Sampling plan",
+            "answers": [
+                {
+                    "question": "Existing data",
+                    "aspredicted": 1,
+                    "answer": "No: this document is written before data collection and frozen, "
+                    "with its SHA-256, when the study is launched.",
+                },
+                {
+                    "question": "Sample size and its rationale",
+                    "aspredicted": 7,
+                    "answer": sample_text,
+                },
+            ],
+        },
+        {
+            "heading": "Variables",
+            "answers": [
+                {
+                    "question": "Measured variables",
+                    "aspredicted": 3,
+                    "answer": "; ".join(f"`{name}`: {text}" for name, text in measures) or "—",
+                },
+            ],
+        },
+        {
+            "heading": "Analysis plan",
+            "answers": [
+                {"question": "Statistical models", "aspredicted": 5, "answer": " ".join(analyses)},
+                {"question": "Data exclusion", "aspredicted": 6, "answer": exclusion_text},
+                {
+                    "question": "Inference criteria",
+                    "aspredicted": 5,
+                    "answer": "Estimates with 95% confidence intervals; p-values adjusted within "
+                    "each model's family of effects (Holm), exploratory analyses by "
+                    "Benjamini–Hochberg.",
+                },
+            ],
+        },
+    ]
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "title": str(spec.get("title", "")),
+        "plan": plan,
+        "sections": sections,
+    }
+
+
+def canonical_json(doc: Mapping[str, Any]) -> bytes:
+    """Keys sorted, no spaces, UTF-8: the bytes whose SHA-256 is the document's hash."""
+    return json.dumps(
+        doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def document_hash(doc: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of :func:`canonical_json`."""
+    return hashlib.sha256(canonical_json(doc)).hexdigest()
+
+
+def markdown(
+    doc: Mapping[str, Any], *, sha256: str | None = None, frozen_at: str | None = None
+) -> str:
+    """The document as Markdown (headings of OSF's template, AsPredicted numbers in brackets)."""
+    lines = [f"# Preregistration: {doc['title']}", ""]
+    if sha256:
+        lines += [
+            f"Frozen at launch{f' ({frozen_at})' if frozen_at else ''}; SHA-256 of its "
+            f"canonical JSON: `{sha256}`.",
+            "",
+        ]
+    else:
+        lines += ["Draft: not frozen yet (it is frozen when the study is launched).", ""]
+    for section in doc["sections"]:
+        lines += [f"## {section['heading']}", ""]
+        for a in section["answers"]:
+            tag = f" (AsPredicted {a['aspredicted']})" if a.get("aspredicted") else ""
+            lines += [f"**{a['question']}**{tag}", "", str(a["answer"]), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# deviations
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One difference between the registered plan and what was run."""
+
+    what: str
+    registered: str
+    actual: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: registered {self.registered}; run {self.actual}"
+
+
+def _show(value: Any) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return "none"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def deviations(
+    registered: Mapping[str, Any],
+    actual: Mapping[str, Any],
+    *,
+    n_analysed: int | None = None,
+    researcher_exclusions: int = 0,
+    researcher_inclusions: int = 0,
+) -> list[Deviation]:
+    """Every difference between the registered ``plan`` and the ``plan`` of the study as run
+    (both from :func:`document`), plus the sample: ``n_analysed`` participants against the
+    planned N, participants the researcher excluded outside the declared rules and those the
+    researcher included again although a rule excluded them."""
+    out: list[Deviation] = []
+    reg_c = {c["name"]: c for c in registered.get("conditions", [])}
+    act_c = {c["name"]: c for c in actual.get("conditions", [])}
+    for name in act_c.keys() - reg_c.keys():
+        out.append(Deviation(f"condition {name!r}", "absent", "added"))
+    for name in reg_c.keys() - act_c.keys():
+        out.append(Deviation(f"condition {name!r}", "present", "removed"))
+    for name in sorted(reg_c.keys() & act_c.keys()):
+        for key in ("factors", "quota"):
+            if reg_c[name].get(key) != act_c[name].get(key):
+                out.append(
+                    Deviation(
+                        f"condition {name!r} {key}",
+                        _show(reg_c[name].get(key)),
+                        _show(act_c[name].get(key)),
+                    )
+                )
+    reg_x, act_x = registered.get("exclusions", {}), actual.get("exclusions", {})
+    for key in sorted(reg_x.keys() | act_x.keys()):
+        if reg_x.get(key) != act_x.get(key):
+            out.append(
+                Deviation(f"exclusion rule {key}", _show(reg_x.get(key)), _show(act_x.get(key)))
+            )
+    reg_cfg, act_cfg = registered.get("configuration", {}), actual.get("configuration", {})
+    for key in sorted(reg_cfg.keys() | act_cfg.keys()):
+        if reg_cfg.get(key) != act_cfg.get(key):
+            out.append(
+                Deviation(f"setting {key}", _show(reg_cfg.get(key)), _show(act_cfg.get(key)))
+            )
+    for key, what in (
+        ("protocol", "protocol"),
+        ("methods", "explanation methods"),
+        ("n_items", "number of images"),
+        ("images", "image selection"),
+        ("classifier", "classifier"),
+        ("image_set", "image set"),
+        ("presentations", "presentation"),
+        ("hypotheses", "hypotheses"),
+        ("analyses", "analyses"),
+        ("planned_sample", "planned sample"),
+    ):
+        if registered.get(key) != actual.get(key):
+            out.append(Deviation(what, _show(registered.get(key)), _show(actual.get(key))))
+    planned = registered.get("planned_sample")
+    if n_analysed is not None and planned and n_analysed != planned["n_total"]:
+        word = "fewer" if n_analysed < planned["n_total"] else "more"
+        out.append(
+            Deviation(
+                "sample size",
+                f"{planned['n_total']} participants ({planned['source']})",
+                f"{n_analysed} analysed ({abs(planned['n_total'] - n_analysed)} {word})",
+            )
+        )
+    if researcher_exclusions:
+        out.append(
+            Deviation(
+                "exclusions",
+                "the declared rules only",
+                f"{researcher_exclusions} participant(s) excluded by the researcher",
+            )
+        )
+    if researcher_inclusions:
+        out.append(
+            Deviation(
+                "exclusions",
+                "the declared rules applied to everyone",
+                f"{researcher_inclusions} participant(s) included again by the researcher",
+            )
+        )
+    return out

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,6 +56,8 @@ class Column:
     #: a row whose response column is missing (NA) is a trial without an answer: left out
     response: bool = False
     description: str = ""
+    #: a binary column that may be missing on some rows (the analyses using it drop them)
+    may_be_missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class AnalysisProtocol:
         check: further checks and conversions once the columns have their kinds (raise
             :class:`analysis.table.TableError` naming the column).
         plot_titles: captions of the plots the pipeline draws, by plot name.
+        analysis_plan: the analyses run for a study configuration, one sentence each with the
+            model formulas (the preregistration's analysis plan).
     """
 
     id: str
@@ -94,6 +98,7 @@ class AnalysisProtocol:
     row_unit: str = "trial"
     check: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     plot_titles: dict[str, str] = field(default_factory=dict)
+    analysis_plan: Callable[[Mapping[str, Any]], list[str]] | None = None
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.key_analyses if a not in self.analyses]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -65,8 +66,14 @@ def _p(value: float) -> str:
     return "<0.0001" if value < 1e-4 else f"{value:.4f}"
 
 
-def render_report(result: AnalysisResult, *, title: str | None = None) -> str:
-    """The HTML text of the report of ``result``."""
+def render_report(
+    result: AnalysisResult,
+    *,
+    title: str | None = None,
+    sections: Sequence[tuple[str, Sequence[str]]] = (),
+) -> str:
+    """The HTML text of the report of ``result``; ``sections``: more (heading, items) lists
+    after the data notes (e.g. the deviations from the preregistration)."""
     heading = title or f"Analysis: {_protocol_title(result.protocol)}"
     parts = [
         "<!DOCTYPE html>",
@@ -83,6 +90,10 @@ def render_report(result: AnalysisResult, *, title: str | None = None) -> str:
     if result.notes:
         parts.append("<h2>Data notes</h2><ul>")
         parts += [f"<li>{html.escape(n)}</li>" for n in result.notes]
+        parts.append("</ul>")
+    for heading_text, items in sections:
+        parts.append(f"<h2>{html.escape(heading_text)}</h2><ul>")
+        parts += [f"<li>{html.escape(str(item))}</li>" for item in items]
         parts.append("</ul>")
     parts.append("<h2>Results</h2>")
     parts.append(_table(result))

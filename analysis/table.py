@@ -264,5 +264,9 @@ def _protocol_columns(protocol: AnalysisProtocol, df: pd.DataFrame) -> pd.DataFr
         elif column.kind == "integer":
             df[column.name] = _integer(df[column.name], column.name)
         elif column.kind == "binary":
-            df[column.name] = _binary(df[column.name], column.name, allow_missing=column.response)
+            df[column.name] = _binary(
+                df[column.name],
+                column.name,
+                allow_missing=column.response or column.may_be_missing,
+            )
     return protocol.check(df) if protocol.check is not None else df

@@ -27,7 +27,16 @@ class StudyAdmin(admin.ModelAdmin):
     list_display = ["title", "version", "protocol", "state", "owner", "created_at"]
     list_filter = ["state", "protocol"]
     search_fields = ["title", "uid"]
-    readonly_fields = ["uid", "lineage", "link_token", "participant_counter", "stimuli_frozen_at"]
+    readonly_fields = [
+        "uid",
+        "lineage",
+        "link_token",
+        "participant_counter",
+        "stimuli_frozen_at",
+        "preregistration",
+        "preregistration_sha256",
+        "preregistered_at",
+    ]
     inlines = [ConditionInline, CollaboratorInline]
 
 

@@ -12,20 +12,28 @@ participants) ``cohens_dz`` (paired t, d_z with its exact CI). With ``confidence
 With ``method`` instead (methods compared, e.g. ``none`` as one level): ``glmm_correct`` terms
 ``method[<m>]`` against the reference method (default ``none``, the no-explanation condition,
 when present; else the first method in sort order), and ``risk_difference`` / ``cohens_h`` with
-terms ``<m> vs <reference>``. Random slopes for the within-subject variant are not fitted (the
+terms ``<m> vs <reference>``.
+
+With ``agrees_with_model`` and ``model_correct`` (the model's answer was shown: the ``verify``
+variant, or ``show_prediction``): ``over_reliance``, ``under_reliance``,
+``appropriate_reliance`` per condition and their mixed models (:mod:`analysis.reliance`).
+
+Random slopes for the within-subject variant are not fitted (the
 mixed-model module fits random intercepts); this is noted.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
-from analysis import plots
+from analysis import plots, reliance
 from analysis.effect_sizes import cohens_h, newcombe_risk_difference, wilson_interval
 from analysis.protocols._common import (
     Options,
@@ -71,6 +79,13 @@ def run(prepared: PreparedTable, options: Options) -> ProtocolOutput:
             else data.loc[data["explanation_shown"] == 1]
         )
         add_accuracy_human_vs_metric(b, out, shown, options, measure="accuracy")
+    if reliance.applies(data):
+        safely(
+            b,
+            options,
+            "over_reliance",
+            lambda: reliance.add_reliance(b, data, options, reference=options.reference),
+        )
     return out
 
 
@@ -348,6 +363,41 @@ def _participant_outcome(data: pd.DataFrame, options: Options) -> tuple[pd.Serie
     return data.groupby("participant_id")["correct"].mean(), "share correct"
 
 
+def analysis_plan(configuration: Mapping[str, Any]) -> list[str]:
+    """What the pipeline runs with ``configuration``, one sentence each (preregistration)."""
+    c = configuration
+    methods = c.get("compare", "explanation") == "methods"
+    term = "method" if methods else "explanation"
+    coding = (
+        "treatment coding against the no-explanation condition (none)"
+        if methods
+        else "explanation effect coded ±½"
+    )
+    out = [
+        f"Confirmatory: logistic mixed model `correct ~ {term} + (1|participant) + (1|item)` "
+        f"({coding}, Laplace ML), odds ratios with Wald 95% CIs, Holm-adjusted.",
+        "Risk difference with Newcombe's hybrid score CI and Cohen's h on trial counts; "
+        + (
+            "paired d_z on participant accuracy (within subjects)."
+            if c.get("design") == "within"
+            else "Hedges' g and Mann–Whitney on participant accuracy (between subjects)."
+        ),
+    ]
+    if c.get("confidence", True):
+        out.append(
+            f"Confidence: cumulative-logit mixed model `confidence ~ {term} * correct + "
+            "(1|participant) + (1|item)`."
+        )
+    if c.get("variant") == "verify" or c.get("show_prediction"):
+        out.append(
+            "Reliance on the model's answer, per condition with Wilson CIs: over-reliance "
+            "(agreeing when the model is wrong), under-reliance (disagreeing when it is "
+            "right), appropriate reliance; each with a logistic mixed model "
+            f"`agree ~ {term} + (1|participant) + (1|item)` on the trials it is defined on."
+        )
+    return out
+
+
 PROTOCOL = AnalysisProtocol(
     id="gt_prediction",
     title="Ground-truth prediction",
@@ -356,6 +406,20 @@ PROTOCOL = AnalysisProtocol(
         Column("method", "any", required=False, description="the method whose map was shown"),
         Column("correct", "binary", response=True, description="the answer was the truth (0/1)"),
         Column("confidence", "integer", required=False, description="confidence scale point"),
+        Column(
+            "agrees_with_model",
+            "binary",
+            required=False,
+            may_be_missing=True,
+            description="the answer agreed with the model's shown prediction (reliance)",
+        ),
+        Column(
+            "model_correct",
+            "binary",
+            required=False,
+            may_be_missing=True,
+            description="the model's prediction was right (reliance)",
+        ),
     ),
     run=run,
     analyses=(
@@ -368,8 +432,22 @@ PROTOCOL = AnalysisProtocol(
         "hedges_g",
         "mann_whitney",
         "clmm_confidence",
+        "over_reliance",
+        "under_reliance",
+        "appropriate_reliance",
+        "glmm_over_reliance",
+        "glmm_under_reliance",
+        "glmm_appropriate_reliance",
     ),
-    key_analyses=("glmm_correct", "risk_difference", "cohens_h"),
+    key_analyses=(
+        "glmm_correct",
+        "risk_difference",
+        "cohens_h",
+        "over_reliance",
+        "under_reliance",
+        "appropriate_reliance",
+    ),
+    analysis_plan=analysis_plan,
     power_design="two_proportions",
     participant_outcome=_participant_outcome,
     one_of=(("explanation_shown", "method"),),

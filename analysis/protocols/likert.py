@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -430,6 +432,25 @@ def _participant_outcome(data: pd.DataFrame, options: Options) -> tuple[pd.Serie
     return data.groupby("participant_id")["rating"].mean(), "mean rating"
 
 
+def analysis_plan(configuration: Mapping[str, Any]) -> list[str]:
+    """What the pipeline runs with ``configuration``, one sentence each (preregistration)."""
+    c = configuration
+    return [
+        "Confirmatory: cumulative-logit mixed model `rating ~ method + (1|participant) + "
+        "(1|item)` (Laplace ML), treatment coding against the reference method; cumulative "
+        "odds ratios with Wald 95% CIs; all pairwise method contrasts, Holm-adjusted.",
+        (
+            "Companion: Friedman test with Kendall's W and pairwise Wilcoxon signed-rank "
+            "tests with the matched-pairs rank-biserial r (Holm), on participant × method "
+            "mean ratings."
+            if c.get("design", "within") == "within"
+            else "Companion: Kruskal–Wallis with ε² and pairwise Mann–Whitney tests with the "
+            "rank-biserial r (Holm), on participant mean ratings."
+        ),
+        "Agreement: Krippendorff's α (ordinal) over item × method, bootstrap CI.",
+    ]
+
+
 PROTOCOL = AnalysisProtocol(
     id="likert",
     title="Likert rating",
@@ -451,6 +472,7 @@ PROTOCOL = AnalysisProtocol(
         "krippendorff_alpha",
     ),
     key_analyses=("clmm", "friedman", "wilcoxon", "krippendorff_alpha"),
+    analysis_plan=analysis_plan,
     power_design="paired",
     participant_outcome=_participant_outcome,
     plot_titles={

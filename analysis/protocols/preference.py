@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -327,6 +329,17 @@ def _participant_outcome(data: pd.DataFrame, options: Options) -> tuple[pd.Serie
     return chosen, f"share of choices of {reference}"
 
 
+def analysis_plan(_configuration: Mapping[str, Any]) -> list[str]:
+    """What the pipeline runs (whatever the configuration), one sentence each (preregistration)."""
+    return [
+        "Confirmatory: Bradley–Terry model `logit P(first chosen) = γ + λ_first − λ_second` "
+        "(λ = 0 for the reference method, γ the position bias), Wald CIs from standard "
+        "errors clustered by participant.",
+        "Win rate per method with a percentile bootstrap CI over participants; per pair an "
+        "exact binomial test against ½ with a Wilson CI, Holm-adjusted.",
+    ]
+
+
 PROTOCOL = AnalysisProtocol(
     id="preference",
     title="Preference (paired comparison)",
@@ -338,6 +351,7 @@ PROTOCOL = AnalysisProtocol(
     run=run,
     analyses=("win_rate", "bradley_terry", "position_bias", "pair_binomial"),
     key_analyses=("win_rate", "bradley_terry", "position_bias", "pair_binomial"),
+    analysis_plan=analysis_plan,
     power_design="paired",
     participant_outcome=_participant_outcome,
     row_key=("participant_id", "trial_index", "method_a", "method_b"),

@@ -85,6 +85,17 @@ class Study(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     launched_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    preregistration = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The preregistration frozen at the first launch (analysis.preregistration).",
+    )
+    preregistration_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the frozen preregistration's canonical JSON.",
+    )
+    preregistered_at = models.DateTimeField(null=True, blank=True)
 
     objects = StudyQuerySet.as_manager()
 

@@ -12,6 +12,9 @@ Conditions: the levels are "none" (no explanation) and each method. ``compare="e
 subjects by default (one level per participant), or within subjects: a balanced Latin square
 (Williams design) over the levels assigns one level to each image, the rows being the conditions.
 Which option is the truth, whether the model was right, and the level are only in ``hidden``.
+With ``show_prediction`` (choose_class) the question names the model's prediction, as ``verify``
+does; the export then has ``agrees_with_model`` for the reliance analyses
+(:mod:`analysis.reliance`).
 """
 
 from __future__ import annotations
@@ -99,6 +102,27 @@ def _truth_position(options: Sequence[tuple[int | None, str]], item: StimulusIte
     return None
 
 
+def shows_prediction(config: Mapping[str, Any]) -> bool:
+    """Whether the participant sees the model's prediction (so that reliance is defined)."""
+    return config["variant"] == "verify" or bool(config.get("show_prediction"))
+
+
+def agrees_with_model(
+    config: Mapping[str, Any], *, hidden: Mapping[str, Any], value: Mapping[str, Any]
+) -> bool | None:
+    """Whether the answer follows the model: "yes, correct" (verify), or the model's class
+    chosen (by class index when planned with one, else by name); None when unknown."""
+    if config["variant"] == "verify":
+        return bool(value["answer"] == "yes")
+    answer = value["answer"]
+    classes = hidden.get("option_classes")
+    if classes is not None and hidden.get("predicted_class") is not None:
+        return bool(classes[answer] == hidden["predicted_class"])
+    if not hidden.get("predicted"):
+        return None
+    return bool(hidden["options"][answer] == hidden["predicted"])
+
+
 @register
 class GroundTruthPrediction(Protocol):
     name = "gt_prediction"
@@ -122,6 +146,15 @@ class GroundTruthPrediction(Protocol):
                 choices=("choose_class", "verify"),
             ),
             Option("k", "int", 4, "Options (choose_class)", minimum=2, maximum=8),
+            Option(
+                "show_prediction",
+                "bool",
+                False,
+                "Show the model's prediction (choose_class)",
+                "The question names the class the model predicted, so that reliance on the "
+                "model (over-, under- and appropriate reliance) can be measured; verify always "
+                "shows it.",
+            ),
             Option(
                 "compare",
                 "choice",
@@ -191,6 +224,8 @@ class GroundTruthPrediction(Protocol):
                 "For each photo, choose what it really shows among the options (keys "
                 f"1–{config['k']})"
             )
+            if config["show_prediction"]:
+                task += "; you also see what an AI system predicted, which may be wrong"
         extra = " Some photos come with a colour map of the regions the system relied on."
         confidence = (
             f", then say how confident you are (keys 1–{config['points']})"
@@ -320,6 +355,7 @@ class GroundTruthPrediction(Protocol):
             "truth": item.label,
             "predicted": item.predicted_label,
             "model_correct": item.correct,
+            "predicted_class": item.predicted,
         }
         if config["variant"] == "verify":
             shown["question"] = (
@@ -331,6 +367,11 @@ class GroundTruthPrediction(Protocol):
             options = self._options(ctx, item)
             names = [name for _, name in options]
             shown["question"] = "What does this photo really show?"
+            if config["show_prediction"]:
+                shown["question"] = (
+                    f"The system says this photo shows {quoted(item.predicted_label)}. "
+                    "What does this photo really show?"
+                )
             shown["choice"] = {
                 "name": "answer",
                 "options": [
@@ -440,6 +481,15 @@ class GroundTruthPrediction(Protocol):
             ]
             truth = "1 when the participant chose the true class."
         columns.append(Column("correct", "boolean", truth))
+        if shows_prediction(config):
+            columns.append(
+                Column(
+                    "agrees_with_model",
+                    "boolean",
+                    "1 when the answer agrees with the model's prediction (said it is correct, "
+                    "or chose the predicted class); with model_correct it gives reliance.",
+                )
+            )
         if config["confidence"]:
             points = int(config["points"])
             columns.append(
@@ -468,6 +518,8 @@ class GroundTruthPrediction(Protocol):
         else:
             row["chosen_class"] = scored["chosen"]
             row["n_options"] = len(hidden["options"])
+        if shows_prediction(config):
+            row["agrees_with_model"] = agrees_with_model(config, hidden=hidden, value=value)
         if config["confidence"]:
             row["confidence"] = value.get("confidence")
         return [row]

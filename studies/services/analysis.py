@@ -42,6 +42,7 @@ import analysis
 from explainers.models import FaithfulnessScore
 from studies.export import StudyExport
 from studies.models import AnalysisRun, Participant, Response, Study, Trial
+from studies.services.preregistration import preregistration_deviations
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ N_BOOT = 2000
 FILE_NAMES = ("results.csv", "report.html")
 # A run still queued after this long is sent to a worker again (its task may have been lost).
 QUEUED_RESEND_AFTER = timedelta(minutes=10)
+DEVIATIONS_HEADING = "Deviations from the preregistration"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ def analysis_stamp(study: Study) -> tuple[str, int]:
         "protocol": study.protocol,
         "configuration": study.configuration,
         "flow": study.flow,
+        "preregistration": study.preregistration_sha256,
         "responses": [responses["n"], responses["last"]],
         "participants": participants,
         "scores": [scores["n"], scores["last"]],
@@ -274,7 +277,12 @@ def _run_and_store(run: AnalysisRun, inputs: AnalysisInputs) -> dict[str, Any]:
             plots.append(f"{prefix}{name}")
         title = f"{study.title} ({section})" if section else study.title
         report = "report.html" if not section else f"report_{section}.html"
-        _save(f"{folder}/{report}", result.report_html(title=title).encode())
+        sections = []
+        if study.preregistration is not None:
+            found = preregistration_deviations(study, n_analysed=result.n_participants)
+            items = [str(d) for d in found] or ["none: the study ran as registered"]
+            sections.append((DEVIATIONS_HEADING, items))
+        _save(f"{folder}/{report}", result.report_html(title=title, sections=sections).encode())
     results = pd.concat(tables, ignore_index=True)
     buffer = io.StringIO()
     results.to_csv(buffer, index=False, na_rep="NA", float_format="%.10g")

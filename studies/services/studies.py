@@ -289,11 +289,16 @@ def _transition(*, study: Study, actor: Any, action: str) -> Study:
     previous = study.state
     study.state = target
     now = timezone.now()
-    if target == "live" and study.launched_at is None:
+    first_launch = target == "live" and study.launched_at is None
+    if first_launch:
         study.launched_at = now
     if target == "closed":
         study.closed_at = now
     study.save()
+    if first_launch:  # after the stimuli are frozen, so that the document names the images
+        from studies.services.preregistration import preregistration_freeze
+
+        study = preregistration_freeze(study=study, actor=actor)
     event_log(
         study=study,
         kind="study.state_changed",

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from analysis.preregistration import canonical_json
 from studies.configschema import ConfigError
 from studies.errors import StudyError
 from studies.export import StudyExport
@@ -24,11 +25,13 @@ from studies.protocols import get_protocol, protocols
 from studies.recruitment import Arrival
 from studies.selectors import can_edit, precompute_job_in_progress, study_cost, study_for
 from studies.services.events import event_log
+from studies.services.paper import methods_text
 from studies.services.participants import (
     participant_exclude,
     participant_start,
     participants_time_out,
 )
+from studies.services.preregistration import preregistration_of
 from studies.services.studies import (
     TRANSITIONS,
     collaborator_set,
@@ -227,6 +230,7 @@ def study_detail(request: HttpRequest, uid: str) -> HttpResponse:
             "collaborator_form": CollaboratorForm(),
             "costs": [(None, cost.plan)] if cost.plan else [],
             "cost_source": cost.source,
+            "registration": preregistration_of(study),
         },
     )
 
@@ -393,6 +397,9 @@ EXPORTS = {
     "participants.csv": "text/csv; charset=utf-8",
     "datapackage.json": "application/json",
     "study.json": "application/json",
+    "preregistration.md": "text/markdown; charset=utf-8",
+    "preregistration.json": "application/json",
+    "methods.md": "text/markdown; charset=utf-8",
 }
 
 
@@ -415,6 +422,12 @@ def study_export(request: HttpRequest, uid: str, name: str) -> HttpResponse:
         raise Http404("no such export")
     if name == "study.json":
         body = json.dumps(study_spec(study), indent=2, ensure_ascii=False)
+    elif name == "preregistration.md":
+        body = preregistration_of(study).markdown()
+    elif name == "methods.md":
+        body = methods_text(study)
+    elif name == "preregistration.json":  # its canonical JSON: the bytes the SHA-256 is of
+        body = canonical_json(preregistration_of(study).document).decode()
     else:
         export = StudyExport(
             study,

@@ -17,6 +17,10 @@ from studies.power import PowerForm
 from studies.protocols import get_protocol
 from studies.selectors import study_for
 from studies.services.analysis import analysis_request, run_file, run_files
+from studies.services.preregistration import (
+    analysed_participants,
+    preregistration_deviations,
+)
 
 CONTENT_TYPES = {".csv": "text/csv; charset=utf-8", ".html": "text/html; charset=utf-8"}
 # faithfulness metrics (explainers.core.metrics) by their registry names
@@ -125,6 +129,7 @@ def study_results(request: HttpRequest, uid: str) -> HttpResponse:
                 (name, plot_title(name, study.protocol)) for name in (run.plots if run else [])
             ],
             "downloads": [f for f in files if not f.endswith(".png")],
+            "deviations": preregistration_deviations(study, n_analysed=analysed_participants(run)),
         },
     )
 

@@ -156,3 +156,50 @@ def test_labels_spelled_unlike_the_classifier_name_each_class_once_and_score_by_
             assert scored["correct"] is (option["label"] == truth)
         n_checked += 1
     assert n_checked == 16
+
+
+def test_prediction_shown_gives_agreement_and_reliance_in_the_results(researcher, gt_assets):
+    from analysis import analyze
+
+    study = create_study(
+        researcher,
+        gt_assets,
+        protocol="gt_prediction",
+        configuration={"show_prediction": True, "confidence": False},
+    )
+    simulate(study, n=6, seed=9)
+    trial = Participant.objects.filter(study=study).first().trials.filter(kind="main").first()
+    predicted = trial.stimulus.data["predicted_label"]
+    assert trial.shown["question"].startswith(f"The system says this photo shows “{predicted}”")
+    text = StudyExport(study).responses_csv()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["agrees_with_model"] for r in rows} == {"0", "1"}
+    for r in rows:
+        assert r["agrees_with_model"] == str(int(r["chosen_class"] == r["predicted_class"]))
+    assert {r["model_correct"] for r in rows} == {"0", "1"}
+    table = pd.read_csv(io.StringIO(text), na_values=["NA"], keep_default_na=False)
+    result = analyze("gt_prediction", table, plots=False, n_boot=50).results
+    over = result[result["analysis"] == "over_reliance"]
+    assert set(over["term"]) == {"explanation=0", "explanation=1"}
+    wrong = [r for r in rows if r["model_correct"] == "0" and r["explanation_shown"] == "1"]
+    followed = sum(r["agrees_with_model"] == "1" for r in wrong)
+    shown = over[over["term"] == "explanation=1"].iloc[0]
+    assert shown["estimate"] == pytest.approx(followed / len(wrong))
+    assert set(result.loc[result["analysis"] == "glmm_over_reliance", "term"]) >= {
+        "(Intercept)",
+        "explanation",
+    }
+
+
+def test_without_the_prediction_shown_there_is_no_agreement_column(researcher, gt_assets):
+    study = create_study(researcher, gt_assets, protocol="gt_prediction")
+    simulate(study, n=2, seed=9)
+    trial = Participant.objects.filter(study=study).first().trials.filter(kind="main").first()
+    assert trial.shown["question"] == "What does this photo really show?"
+    assert "agrees_with_model" not in StudyExport(study).responses_csv().splitlines()[0]
+    verify = create_study(
+        researcher, gt_assets, protocol="gt_prediction", configuration={"variant": "verify"}
+    )
+    simulate(verify, n=2, seed=9)
+    rows = list(csv.DictReader(io.StringIO(StudyExport(verify).responses_csv())))
+    assert rows and all(r["agrees_with_model"] == r["answer"] for r in rows)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from django.test import Client
@@ -189,6 +190,10 @@ def _scenarios(protocol: str) -> list[pd.DataFrame]:
         alt = table["item_id"].astype("category").cat.codes % 2 == 1
         tables.append(named.assign(method=methods.where(~alt | (methods == "none"), "rise")))
         tables.append(table.assign(explanation_shown=table["trial_index"] % 2))  # within
+        rng = np.random.default_rng(3)  # the model's prediction shown: reliance
+        model_correct = rng.integers(0, 2, len(table))
+        agrees = np.where(rng.random(len(table)) < 0.7, model_correct, 1 - model_correct)
+        tables.append(table.assign(model_correct=model_correct, agrees_with_model=agrees))
     return tables
 
 

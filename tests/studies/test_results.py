@@ -306,3 +306,24 @@ def test_designer_links_to_the_planner_for_its_protocol(ada):
     assert f"{reverse('studies:power')}?protocol=simulation" in page.content.decode()
     planner = ada.get(reverse("studies:power"), {"protocol": "simulation"})
     assert 'value="anova" selected' in planner.content.decode()
+
+
+def test_reliance_is_on_the_results_page_and_in_the_report(ada, researcher, media_root):
+    from .conftest import METHODS, make_assets
+
+    assets = make_assets(n_images=8, methods=METHODS[:1])
+    study = create_study(
+        researcher,
+        assets,
+        protocol="gt_prediction",
+        configuration={"show_prediction": True, "confidence": False},
+    )
+    simulate(study, n=6, seed=9)
+    html = ada.get(results_url(study)).content.decode()
+    run = AnalysisRun.objects.get(study=study)
+    assert run.state == "done", run.error
+    key = html[: html.index("<caption>glmm_over_reliance</caption>")]  # key analyses come first
+    for caption in ("over_reliance", "under_reliance", "appropriate_reliance"):
+        assert f"<caption>{caption}</caption>" in key
+    report = ada.get(file_url(run, "report.html")).content.decode()
+    assert "over_reliance" in report and "glmm_appropriate_reliance" in report
