@@ -71,7 +71,7 @@ def test_designer_preview_and_participant_page_show_the_chosen_presentation(
         page.get_by_role("button", name="Launch").click()
     study.refresh_from_db()
     assert study.state == Study.State.LIVE, page.content()[:2000]
-    link = page.locator("code.wrap").first.inner_text().strip()
+    link = page.locator("#anonymous-link").inner_text().strip()
 
     participant_page = new_page("phone participant", **PHONE)
     participant_page.goto(link)

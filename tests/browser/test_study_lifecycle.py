@@ -238,7 +238,7 @@ def test_study_from_design_to_export(
     log_in(page, base, recorder, researcher.username)
     visit(recorder, page, "dashboard", curated(protocol, "dashboard"))
     study = design_study(page, recorder, protocol, content)
-    link = page.locator("code.wrap").first.inner_text().strip()
+    link = page.locator("#anonymous-link").inner_text().strip()
     assert link == f"{base}/take/{study.link_token}/"
 
     desktop = take_part(

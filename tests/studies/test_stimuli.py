@@ -100,7 +100,12 @@ def test_events_are_append_only(likert_study):
     with pytest.raises(TypeError, match="append-only"):
         Event.objects.filter(study=likert_study).delete()
     kinds = list(Event.objects.filter(study=likert_study).values_list("kind", flat=True))
-    assert kinds == ["study.created", "stimuli.frozen", "study.state_changed"]
+    assert kinds == [
+        "study.created",
+        "stimuli.frozen",
+        "preregistration.frozen",
+        "study.state_changed",
+    ]
 
 
 def test_a_study_with_participants_can_be_deleted_with_its_data(likert_study):
