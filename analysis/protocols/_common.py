@@ -168,6 +168,7 @@ def fit_mixed(
     fit = MixedFit(result, dropped, "; ".join(notes), kept_names)
     n_part = pd.Series(use_groups["participant"]).nunique() if "participant" in use_groups else 0
     if kind == "binomial" and 0 < n_part < PROFILE_BELOW_PARTICIPANTS and len(kept_names) >= 2:
+        from analysis.mixed.laplace import ModeFailure
         from analysis.mixed.profile import profile_intervals_binomial
 
         try:
@@ -178,7 +179,9 @@ def fit_mixed(
                 f"CI: profile likelihood ({n_part} participants, fewer than "
                 f"{PROFILE_BELOW_PARTICIPANTS}); p: Wald z"
             )
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+        except (ValueError, ModeFailure, np.linalg.LinAlgError, FloatingPointError) as exc:
+            # Far along a separated profile the conditional modes may not converge: the
+            # Wald interval of the fit still stands, and the row says which one it is.
             fit.profile_note = f"profile-likelihood CI not computed ({exc}): Wald CI"
     return fit
 

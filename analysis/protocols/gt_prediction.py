@@ -159,6 +159,10 @@ def _explanation(
                 cells[f"explanation {'shown' if level else 'hidden'}"] = (est, low, high)
 
     safely(b, options, "glmm_correct", glmm)
+    if not any(row.analysis == "cell_accuracy" for row in b.rows):
+        # the model failed before its cells: the raw shares still describe the conditions
+        _raw_cells(b, y, e, "the logistic model could not be fitted", cells)
+        estimate[0] = "raw share correct, Wilson"
     shown, hidden = y[e > 0], y[e < 0]
 
     def counts() -> None:
@@ -225,7 +229,8 @@ def _raw_cells(
     reason: str,
     cells: dict[str, tuple[float, float, float]],
 ) -> None:
-    """Without a model (a constant outcome): the raw share correct per condition, Wilson CI."""
+    """Without a model (a constant outcome, a failed fit): the raw share correct per condition,
+    Wilson CI."""
     for level in (0, 1):
         mask = e == level - 0.5
         if not mask.any():

@@ -86,6 +86,9 @@ def run(prepared: PreparedTable, options: Options) -> ProtocolOutput:
     y = data["correct"].to_numpy()
     cells: dict[str, tuple[float, float, float, str]] = {}
     safely(b, options, "glmm_correct", lambda: _glmm(b, y, s, c, groups, cells, len(data)))
+    if not any(row.analysis == "cell_accuracy" for row in b.rows):
+        # the model failed before its cells: the raw shares still describe the conditions
+        _raw_cells(b, y, s, c, "the logistic model could not be fitted", cells)
     conf = data["confidence"].notna().to_numpy()
     safely(
         b,

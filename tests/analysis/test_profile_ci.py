@@ -73,3 +73,23 @@ def test_small_studies_get_profile_intervals_named_in_the_table():
     ).results
     row = large[(large["analysis"] == "glmm_correct") & (large["term"] == "explanation")].iloc[0]
     assert "profile" not in row["note"]
+
+
+def test_a_separated_profile_falls_back_to_wald_and_keeps_the_cells_and_their_plot():
+    """Two participants, one of them always right: far along the profile the conditional modes
+    do not converge. The fit's Wald interval stands (named in the note), the cells are
+    estimated and the accuracy plot is drawn (a results page once showed no plot at all)."""
+    data = synthetic.simulation_study(n_participants=2, n_items=6, seed=3)
+    data["saliency_shown"] = 0
+    data["scores_shown"] = (data["participant_id"] == data["participant_id"].iloc[0]).astype(int)
+    out = analysis.analyze("simulation", data, plots=True, n_boot=20, strict=True)
+    table = out.results
+    glmm = table[(table["analysis"] == "glmm_correct") & (table["term"] == "scores")].iloc[0]
+    assert (
+        "profile-likelihood CI not computed (the conditional modes did not converge"
+        in (glmm["note"])
+    )
+    assert np.isfinite(glmm["estimate"]) and np.isfinite(glmm["ci_low"])
+    cells = table[table["analysis"] == "cell_accuracy"]
+    assert cells["estimate"].notna().sum() == 2
+    assert "accuracy_by_condition" in out.plots
