@@ -47,6 +47,7 @@ from analysis.protocols.shared import (
     add_accuracy_human_vs_metric,
     between_companions,
     participant_accuracy,
+    share_correct,
 )
 from analysis.registry import AnalysisProtocol, Column
 from analysis.results import ResultBuilder, Row
@@ -364,10 +365,6 @@ def _check(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _participant_outcome(data: pd.DataFrame, options: Options) -> tuple[pd.Series, str]:
-    return data.groupby("participant_id")["correct"].mean(), "share correct"
-
-
 def analysis_plan(configuration: Mapping[str, Any]) -> list[str]:
     """What the pipeline runs with ``configuration``, one sentence each (preregistration)."""
     c = configuration
@@ -454,7 +451,7 @@ PROTOCOL = AnalysisProtocol(
     ),
     analysis_plan=analysis_plan,
     power_design="two_proportions",
-    participant_outcome=_participant_outcome,
+    participant_outcome=share_correct,
     one_of=(("explanation_shown", "method"),),
     check=_check,
     plot_titles={"accuracy_by_condition": "Accuracy by condition (95% CI)"},

@@ -13,7 +13,18 @@ from analysis.protocols._common import Options, ProtocolOutput, safely
 from analysis.results import ResultBuilder, Row
 from analysis.stat_tests import mann_whitney, welch_t
 
-__all__ = ["add_accuracy_human_vs_metric", "between_companions", "participant_accuracy"]
+__all__ = [
+    "add_accuracy_human_vs_metric",
+    "between_companions",
+    "participant_accuracy",
+    "share_correct",
+]
+
+
+def share_correct(data: pd.DataFrame, options: Options) -> tuple[pd.Series, str]:
+    """Each participant's outcome for the reliability and attention analyses: the share of
+    their trials answered correctly."""
+    return data.groupby("participant_id")["correct"].mean(), "share correct"
 
 
 def participant_accuracy(data: pd.DataFrame, conditions: Sequence[str]) -> pd.DataFrame | None:

@@ -44,6 +44,7 @@ from analysis.protocols.shared import (
     add_accuracy_human_vs_metric,
     between_companions,
     participant_accuracy,
+    share_correct,
 )
 from analysis.registry import AnalysisProtocol, Column
 from analysis.results import ResultBuilder, Row
@@ -385,10 +386,6 @@ def _by_outcome(b: ResultBuilder, data: pd.DataFrame) -> None:
         )
 
 
-def _participant_outcome(data: pd.DataFrame, options: Options) -> tuple[pd.Series, str]:
-    return data.groupby("participant_id")["correct"].mean(), "share correct"
-
-
 def analysis_plan(_configuration: Mapping[str, Any]) -> list[str]:
     """What the pipeline runs (whatever the configuration), one sentence each (preregistration)."""
     return [
@@ -429,6 +426,6 @@ PROTOCOL = AnalysisProtocol(
     key_analyses=("glmm_correct", "odds_ratio", "cell_accuracy", "hedges_g"),
     analysis_plan=analysis_plan,
     power_design="anova",
-    participant_outcome=_participant_outcome,
+    participant_outcome=share_correct,
     plot_titles={"accuracy_by_condition": "Accuracy by condition (95% CI)"},
 )

@@ -152,6 +152,12 @@ class MetricSpec(_Spec):
     higher_is_better: bool = True
     implementation: type[Metric] | None = field(default=None, repr=False)
 
+    @property
+    def title(self) -> str:
+        """The metric as a caption names it: its description up to the first colon
+        (``"Deletion AUC: area under …"`` → ``"Deletion AUC"``)."""
+        return self.description.split(":", 1)[0].strip()
+
 
 _methods: dict[str, MethodSpec] = {}
 _metrics: dict[str, MetricSpec] = {}
@@ -225,6 +231,11 @@ def register_metric(cls: M) -> M:
     _check_name(getattr(cls, "name", None), _metrics, "metric")
     if not cls.description or not cls.citation:
         raise ValueError(f"metric {cls.name!r}: a description and a citation are required")
+    if ":" not in cls.description:
+        raise ValueError(
+            f"metric {cls.name!r}: the description starts with its title and a colon "
+            "('Deletion AUC: …'); captions read the title from it"
+        )
     _metrics[cls.name] = MetricSpec(
         name=cls.name,
         description=cls.description,

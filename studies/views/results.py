@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from analysis.registry import analysis_protocols
+from explainers.core.registry import METRICS
 from studies.models import AnalysisRun
 from studies.power import PowerForm
 from studies.protocols import get_protocol
@@ -24,16 +25,13 @@ from studies.services.preregistration import (
 
 CONTENT_TYPES = {".csv": "text/csv; charset=utf-8", ".html": "text/html; charset=utf-8"}
 # faithfulness metrics (explainers.core.metrics) by their registry names
-METRIC_TITLES = {
-    "iic": "Increase in confidence",
-    "ad": "Average drop",
-    "add": "Average drop in deletion",
-    "dauc": "Deletion AUC",
-    "iauc": "Insertion AUC",
-    "dc": "Deletion correlation",
-    "ic": "Insertion correlation",
-}
 HUMAN_VS = "human_vs_"
+
+
+def _metric_title(metric: str) -> str:
+    """The registered metric's title (``dauc`` → "Deletion AUC"); an unknown name as words."""
+    spec = METRICS.get(metric)
+    return spec.title if spec is not None else metric.replace("_", " ")
 
 
 def plot_title(name: str, protocol: str = "") -> str:
@@ -50,7 +48,7 @@ def plot_title(name: str, protocol: str = "") -> str:
         return titles[name]
     if name.startswith(HUMAN_VS) and len(name) > len(HUMAN_VS):
         metric = name[len(HUMAN_VS) :]
-        return f"Human judgement vs {METRIC_TITLES.get(metric, metric.replace('_', ' '))}"
+        return f"Human judgement vs {_metric_title(metric)}"
     return name.replace("_", " ").strip().capitalize() or "Plot"
 
 

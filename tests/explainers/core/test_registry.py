@@ -149,3 +149,16 @@ def test_a_name_cannot_be_registered_twice():
 
     with pytest.raises(ValueError, match="already registered"):
         core.register_method(Again)
+
+
+def test_a_metric_is_titled_by_its_description_and_must_start_with_the_title():
+    assert core.METRICS["dauc"].title == "Deletion AUC"
+    assert core.METRICS["iic"].title == "Increase in confidence"
+
+    class Untitled(core.METRICS["ad"].implementation):  # type: ignore[misc,name-defined]
+        name = "untitled_metric"
+        description = "relative drop of the class score"
+
+    with pytest.raises(ValueError, match="starts with its title and a colon"):
+        core.register_metric(Untitled)
+    assert "untitled_metric" not in core.METRICS
