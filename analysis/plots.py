@@ -8,9 +8,11 @@ brown–teal palette for Likert bars, Heiberger & Robbins 2014).
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -32,6 +34,16 @@ def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     return buf.getvalue()
+
+
+def _title(fig: Figure, ax: Axes, text: str) -> None:
+    """The axes' title, wrapped to the figure's width: a long caption on a narrow figure would
+    otherwise run past its edges and be cut off in the PNG. Characters are taken as 0.6 em wide
+    (DejaVu Sans averages about 0.55), with a margin for the axis labels' offset."""
+    size = 12.0  # points: matplotlib's "large", the default title size
+    width_pt = fig.get_figwidth() * 72.0
+    chars = max(int(0.85 * width_pt / (0.6 * size)), 12)
+    ax.set_title("\n".join(textwrap.wrap(text, chars)) if text else "", fontsize=size)
 
 
 def _diverging_colors(k: int) -> list[tuple[float, float, float]]:
@@ -81,7 +93,7 @@ def likert_diverging(
     ax.legend(
         ncol=k, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False, title="rating"
     )
-    ax.set_title(title or "Ratings per method")
+    _title(fig, ax, title or "Ratings per method")
     fig.tight_layout()
     return _png(fig)
 
@@ -108,7 +120,7 @@ def win_matrix(methods: Sequence[str], share: np.ndarray, counts: np.ndarray) ->
     ax.set_yticks(range(m), [str(x) for x in methods])
     ax.set_xlabel("opponent")
     ax.set_ylabel("method")
-    ax.set_title("Share of comparisons won (row vs column)")
+    _title(fig, ax, "Share of comparisons won (row vs column)")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return _png(fig)
@@ -138,7 +150,7 @@ def forest(
     ax.set_yticks(y, [str(t) for t in terms])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    _title(fig, ax, title)
     fig.tight_layout()
     return _png(fig)
 
@@ -168,7 +180,7 @@ def accuracy_by_condition(
     ax.set_xticks(x, [str(lab) for lab in labels], rotation=20, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("proportion correct")
-    ax.set_title(title)
+    _title(fig, ax, title)
     fig.tight_layout()
     return _png(fig)
 
@@ -191,6 +203,6 @@ def human_vs_metric_scatter(
     ax.set_xlabel(metric_name)
     ax.set_ylabel(measure)
     rho_text = f"{rho:.2f}" if np.isfinite(rho) else "undefined"
-    ax.set_title(f"{measure} vs {metric_name} (Spearman ρ = {rho_text})")
+    _title(fig, ax, f"{measure} vs {metric_name} (Spearman ρ = {rho_text})")
     fig.tight_layout()
     return _png(fig)
