@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 from django.http import Http404
 
 from studies.models import Participant, Study, Trial
 
 if TYPE_CHECKING:
-    from explainers.models import PrecomputeJob
+    from explainers.models import FaithfulnessScore, PrecomputeJob
 
 
 def study_for(user: Any, uid: Any, *, edit: bool = False) -> Study:
@@ -24,6 +24,24 @@ def study_for(user: Any, uid: Any, *, edit: bool = False) -> Study:
     if study is None:
         raise Http404("no such study")
     return study
+
+
+def study_map_items(study: Study) -> dict[int, tuple[str, str]]:
+    """Map id → (item, method) of the maps the study shows for each image's predicted class."""
+    ids: dict[int, tuple[str, str]] = {}
+    for item_id, data in study.stimuli.values_list("item_id", "data"):
+        for method, per_target in (data.get("maps") or {}).items():
+            ref = per_target.get("predicted") or next(iter(per_target.values()), None)
+            if ref:
+                ids[int(ref["id"])] = (item_id, method)
+    return ids
+
+
+def study_scores(study: Study) -> QuerySet[FaithfulnessScore]:
+    """The faithfulness scores of the maps the study shows (:func:`study_map_items`)."""
+    from explainers.models import FaithfulnessScore
+
+    return FaithfulnessScore.objects.filter(saliency_map_id__in=study_map_items(study))
 
 
 def can_edit(user: Any, study: Study) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from studies.services.analysis import analysis_compute
+from studies.services.analysis_runs import analysis_compute
 
 
 @shared_task(name="studies.tasks.analyse_study")

@@ -61,7 +61,7 @@ def ensure_predictions(
     """Top-k predictions of ``classifier`` for ``images``, computing the missing ones in a batch."""
     import torch
 
-    from explainers.services.precompute import predictions_save
+    from explainers.services.result_storage import predictions_save
 
     existing = {
         p.image_id: p for p in Prediction.objects.filter(classifier=classifier, image__in=images)
@@ -122,7 +122,7 @@ def compute_maps_and_scores(
     """Compute the missing maps, then the missing scores, for one method on a batch of images."""
 
     from explainers import core
-    from explainers.services.precompute import save_map_rows, save_scores
+    from explainers.services.result_storage import save_map_rows, save_scores
 
     parameters = parameters_for(method, options)
     parameters_hash = canonical_hash(parameters)

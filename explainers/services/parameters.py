@@ -22,7 +22,7 @@ def canonical_hash(parameters: Mapping[str, Any]) -> str:
 def parameters_for(method: str, options: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
     """Every option of ``method`` with defaults filled in, plus the seed (raises JobError)."""
     from explainers import core
-    from explainers.services.precompute import JobError
+    from explainers.services.errors import JobError
 
     try:
         resolved = dict(core.resolve_parameters(method, **dict(options)))
@@ -38,7 +38,7 @@ def runtime_options(method: str, options: Mapping[str, Any]) -> dict[str, Any]:
     Validated with the method's spec (raises JobError on a bad value), defaults not filled in.
     """
     from explainers import core
-    from explainers.services.precompute import JobError
+    from explainers.services.errors import JobError
 
     try:
         spec = core.METHODS[method]

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any
-
-from django.db import transaction
 
 from explainers.core.render import PRESETS, Presentation, render_batch
 from explainers.models import MapRender, SaliencyMap
@@ -134,25 +131,6 @@ def renders_missing(*, map_ids: Sequence[int], presentation: Presentation) -> li
         ).values_list("saliency_map_id", flat=True)
     )
     return [i for i in dict.fromkeys(map_ids) if i not in done]
-
-
-def map_renders_request(
-    *, map_ids: Sequence[int], presentations: Sequence[Mapping[str, Any] | Presentation]
-) -> int:
-    """Queue render tasks (CPU queue, when the transaction commits) for what is missing; returns
-    how many renders were missing."""
-    from explainers.tasks.render import render_maps
-
-    missing = 0
-    for item in presentations:
-        convention = item if isinstance(item, Presentation) else presentation_parse(item)
-        todo = renders_missing(map_ids=map_ids, presentation=convention)
-        missing += len(todo)
-        settings = convention.to_dict()
-        for start in range(0, len(todo), RENDER_CHUNK):
-            chunk = todo[start : start + RENDER_CHUNK]
-            transaction.on_commit(partial(render_maps.delay, chunk, settings), robust=True)
-    return missing
 
 
 def map_preview_png(*, saliency_map: SaliencyMap, presentation: Presentation, kind: str) -> bytes:

@@ -8,11 +8,8 @@ from typing import Any
 from celery import shared_task
 
 from explainers.device import resolve_device
-from explainers.services.precompute import (
-    JobError,
-    precompute_unit_fail,
-    precompute_unit_run,
-)
+from explainers.services.errors import JobError
+from explainers.services.units import precompute_unit_fail, precompute_unit_run
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 3

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from explainers.services.precompute import precompute_job_dispatch
+from explainers.services.units import precompute_job_dispatch
 
 logger = logging.getLogger(__name__)
 

@@ -438,7 +438,7 @@ def _renders_missing(study: Study) -> list[tuple[Any, list[int]]]:
 def study_renders_request(*, study: Study) -> int:
     """Queue the CPU renders of the study's stimuli that are missing (maps already computed);
     how many are missing. Idempotent: a render is made once whatever the number of requests."""
-    from explainers.services.rendering import map_renders_request
+    from explainers.services.render_requests import map_renders_request
 
     return sum(
         map_renders_request(map_ids=ids, presentations=[presentation])

@@ -13,7 +13,8 @@ from explainers.demo import VIEWS, demo_job_ensure, photos_write, progress_bar, 
 from explainers.models import PrecomputeJob, PrecomputeUnit, SaliencyMap
 from explainers.services.classifiers import classifier_zoo_ensure
 from explainers.services.image_sets import image_set_import
-from explainers.services.precompute import precompute_job_create, precompute_job_dispatch
+from explainers.services.precompute import precompute_job_create
+from explainers.services.units import precompute_job_dispatch
 
 
 def test_views_write_crops_every_photograph_four_ways_with_its_label(

@@ -181,7 +181,7 @@ def test_model_inputs_follow_the_file_and_stay_bounded(image_set, classifier, mo
 def test_map_rows_inserted_by_another_delivery_are_not_inserted_again(
     image_set, classifier, django_capture_on_commit_callbacks
 ):
-    from explainers.services.precompute import save_map_rows
+    from explainers.services.result_storage import save_map_rows
 
     run_job(
         django_capture_on_commit_callbacks,
@@ -254,7 +254,8 @@ def test_a_unit_delivered_twice_is_counted_once(
 def test_cancelled_job_computes_nothing_more(
     image_set, classifier, django_capture_on_commit_callbacks
 ):
-    from explainers.services.precompute import precompute_job_cancel, precompute_job_dispatch
+    from explainers.services.precompute import precompute_job_cancel
+    from explainers.services.units import precompute_job_dispatch
     from explainers.tasks.gpu import compute_unit
 
     job = precompute_job_create(classifier=classifier, image_set=image_set, methods=["gradcam"])

@@ -187,13 +187,13 @@ def test_precompute_wait_ends_with_a_message_when_a_running_job_stalls(
     monkeypatch,
 ):
     """The job's worker read its dispatch (the job is running) and then stopped: no unit ends."""
-    from explainers.services import precompute
+    from explainers.services import precompute, units
 
     create = precompute.precompute_job_create
 
     def create_then_dispatch_without_computing(**kwargs):
         job = create(**kwargs)
-        precompute.precompute_job_dispatch(job_id=job.pk)
+        units.precompute_job_dispatch(job_id=job.pk)
         return job
 
     from explainers.management.commands import precompute as command

@@ -7,11 +7,8 @@ from __future__ import annotations
 import pytest
 
 from explainers.models import PrecomputeJob, PrecomputeUnit, SaliencyMap
-from explainers.services.precompute import (
-    precompute_job_create,
-    precompute_job_dispatch,
-    precompute_unit_run,
-)
+from explainers.services.precompute import precompute_job_create
+from explainers.services.units import precompute_job_dispatch, precompute_unit_run
 
 from .test_precompute import classifier, image_set  # noqa: F401  (fixtures)
 
@@ -28,7 +25,7 @@ def test_a_unit_that_kills_its_worker_is_given_up_and_the_job_goes_on(
     monkeypatch,
 ):
     from explainers import core
-    from explainers.services.precompute import MAX_UNIT_ATTEMPTS
+    from explainers.services.units import MAX_UNIT_ATTEMPTS
 
     real_explain = core.explain
 

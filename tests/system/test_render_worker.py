@@ -10,7 +10,8 @@ import pytest
 from explainers.core.render import DEFAULT, PRESETS
 from explainers.models import MapRender, PrecomputeJob, SaliencyMap
 from explainers.services.classifiers import classifier_zoo_ensure
-from explainers.services.precompute import precompute_job_create, precompute_job_dispatch
+from explainers.services.precompute import precompute_job_create
+from explainers.services.units import precompute_job_dispatch
 
 from .conftest import WorkerProcess
 from .test_precompute_worker import eight_images, shared_media, wait_for  # noqa: F401
