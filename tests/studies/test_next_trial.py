@@ -17,6 +17,7 @@ from django.test import Client
 from studies import presenters, sealing
 from studies.models import Event, Participant, Trial
 
+from .conftest import create_study
 from .helpers import answer_for, arrive, walk_to_trials
 
 pytestmark = pytest.mark.django_db
@@ -239,3 +240,52 @@ def test_seal_round_trip_and_key_separation():
     assert sealing.unseal(sealing.derive_key("another secret"), "code-a", token) is None
     assert len(sealing.seal(key, "c", "maps/render/" + "x" * 80 + ".png")) == len(token)
     assert sealing.looks_sealed(token) and not sealing.looks_sealed("0" * 24)
+
+
+def test_replies_with_the_next_trial_reveal_no_method_condition_label_or_file_name(
+    researcher, assets
+):
+    """The leak crawl of test_leaks, walking in place: every reply's form and its pictures."""
+    from .test_leaks import Crawl, assert_no_leak, first_answer, forbidden_strings
+
+    study = create_study(
+        researcher,
+        assets,
+        protocol="preference",
+        stimuli={"methods": list(assets.methods), "images": "all", "sample": 4},
+        flow={"practice_trials": 1, "attention_checks": 1},
+        configuration={"validation_question": "Does the left map highlight the object?"},
+    )
+    crawl = Crawl()
+    url = crawl.post(f"/take/{study.link_token}/", {"PROLIFIC_PID": "inplace01"})["Location"]
+    participant = walk_to_trials(crawl.client, url)
+    html = crawl.get(url).content.decode()
+    replies = 0
+    while html:
+        for src in stimuli(html):
+            assert crawl.get(src).status_code == 200
+        participant.refresh_from_db()
+        trial = participant.trials.get(index=participant.n_answered)
+        body = answer_body(participant)
+        body["value"] = trial.hidden.get("expected") or first_answer(trial.shown)
+        reply = crawl.post(
+            f"/api/participants/{participant.code}/responses/",
+            body,
+            content_type="application/json",
+        )
+        assert reply.status_code == 201, reply.content
+        nxt = reply.json()["next_trial"]
+        html = nxt["html"] if nxt else ""
+        replies += bool(nxt)
+    participant.refresh_from_db()
+    assert replies == participant.n_trials - 1 and participant.responses.count() == replies + 1
+    assert participant.trials.filter(kind=Trial.Kind.ATTENTION).exists()
+    assert_no_leak(crawl, forbidden_strings(study, assets, labels_hidden=True))
+    crawl.seen.append(("a reply naming a method", assets.methods[0].encode()))
+    with pytest.raises(AssertionError):  # the check can fail
+        assert_no_leak(crawl, forbidden_strings(study, assets, labels_hidden=True))
+
+
+def test_the_colour_legend_is_cacheable(client):
+    response = client.get("/gallery/legend.png")
+    assert response.status_code == 200 and "max-age=86400" in response["Cache-Control"]
