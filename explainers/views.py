@@ -108,7 +108,10 @@ def colormap_legend(request: HttpRequest) -> HttpResponse:
             content_type="text/plain",
         )
     image = core_render.colorbar(cmap, length=256, thickness=14)
-    return HttpResponse(core_render.to_png(image), content_type="image/png")
+    response = HttpResponse(core_render.to_png(image), content_type="image/png")
+    # the same bar for a colour map every time: a participant's trials fetch it once (issue 22)
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @login_required

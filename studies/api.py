@@ -52,6 +52,7 @@ from studies.services.studies import (
 from studies.services.withdrawal import participant_find, participant_withdraw
 from studies.spec import spec_parse, study_spec
 from studies.stimuli import check_stimuli
+from studies.views.trial import next_trial
 
 
 def _error(error: StudyError, *, participant: Participant | None = None) -> Response:
@@ -416,7 +417,10 @@ class ResponseView(_ParticipantAPI):
         """Save the answer to the current trial; the same idempotency key stores it once.
 
         With practice feedback on, a practice answer's reply carries its ``feedback`` (and
-        ``page`` is ``feedback``): built from the stored answer, never sent before it."""
+        ``page`` is ``feedback``): built from the stored answer, never sent before it.
+        Asked for (``next_trial: true``) while the next page is a trial, ``next_trial`` carries
+        its form (the trial page's own HTML) and pictures, and that trial counts as shown from
+        then on, so a page can move on in place; else it is null and ``next`` is the way on."""
         participant = participant_for_request(code)
         data = s.ResponseIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -440,6 +444,9 @@ class ResponseView(_ParticipantAPI):
                 "page": participant.page,
                 "next": reverse("studies:participant-page", args=[participant.code]),
                 "feedback": response_feedback(participant.study, result.response),
+                "next_trial": next_trial(request._request, participant)
+                if v.get("next_trial")
+                else None,
             },
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )

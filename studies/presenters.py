@@ -8,10 +8,14 @@ referred to by opaque per-participant tokens.
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 
+from studies import sealing
 from studies.models import Participant, Study, Trial
 from studies.protocols import get_protocol
 from studies.recruitment import completion_redirect, screen_out_redirect
@@ -19,20 +23,66 @@ from studies.recruitment import completion_redirect, screen_out_redirect
 DEFAULT_PUBLIC_TITLE = "A study about explanations of image classifiers"
 
 
-def with_urls(shown: dict[str, Any], code: str) -> dict[str, Any]:
-    """A copy of ``shown`` where every ``{"asset": token}`` also has its image ``url``."""
+@functools.lru_cache(maxsize=4)
+def _sealing_key(secret: str) -> bytes:
+    return sealing.derive_key(secret)
+
+
+def sealing_key() -> bytes:
+    """The key that seals participants' image names (derived from SECRET_KEY, once)."""
+    return _sealing_key(settings.SECRET_KEY)
+
+
+def with_urls(
+    shown: dict[str, Any], code: str, assets: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A copy of ``shown`` where every ``{"asset": token}`` also has its image ``url``.
+
+    With the trial's ``assets`` (token → stored name) the URL carries the name sealed for this
+    participant (:mod:`studies.sealing`): served without a query, cacheable for good. Without
+    them it carries the token, which the image view looks up."""
+    key = sealing_key() if assets is not None else b""
+
+    def url(token: str) -> str:
+        name = assets.get(token) if assets is not None else None
+        part = sealing.seal(key, code, name) if name else token
+        return reverse("studies:participant-image", args=[code, part])
 
     def walk(value: Any) -> Any:
         if isinstance(value, dict):
             out = {k: walk(v) for k, v in value.items()}
             if isinstance(value.get("asset"), str):
-                out["url"] = reverse("studies:participant-image", args=[code, value["asset"]])
+                out["url"] = url(value["asset"])
             return out
         if isinstance(value, list):
             return [walk(v) for v in value]
         return value
 
     return walk(copy.deepcopy(shown))
+
+
+def trial_shown(participant: Participant, trial: Trial) -> dict[str, Any]:
+    """What the trial shows, with its pictures' sealed URLs."""
+    return with_urls(trial.shown, participant.code, trial.assets)
+
+
+def image_urls(shown: Any) -> list[str]:
+    """Every picture URL in a :func:`with_urls` payload, in order, each once."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            url = value.get("url")
+            if isinstance(value.get("asset"), str) and isinstance(url, str) and url not in found:
+                found.append(url)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(shown)
+    return found
 
 
 def progress_percent(participant: Participant) -> int:
@@ -57,7 +107,7 @@ def trial_payload(participant: Participant, trial: Trial) -> dict[str, Any]:
     return {
         "index": trial.index,
         "protocol": participant.study.protocol,
-        "shown": with_urls(trial.shown, participant.code),
+        "shown": trial_shown(participant, trial),
     }
 
 

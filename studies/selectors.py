@@ -79,6 +79,21 @@ def current_trial(participant: Participant) -> Trial | None:
         return None
 
 
+def current_and_next_trial(participant: Participant) -> tuple[Trial | None, Trial | None]:
+    """The current trial and the one after it (its pictures are fetched while the participant
+    answers), in one query; ``(None, None)`` off the trial pages."""
+    if participant.page not in ("practice", "trials"):
+        return None, None
+    index = participant.n_answered
+    if index >= participant.n_trials:
+        return None, None
+    found = {
+        t.index: t
+        for t in Trial.objects.filter(participant=participant, index__in=(index, index + 1))
+    }
+    return found.get(index), found.get(index + 1)
+
+
 def asset_name(code: str, token: str) -> str | None:
     """The stored file behind an opaque image token of one of the trials of the participant with
     session code ``code`` (None for an unknown code or token): one query, no row loaded."""

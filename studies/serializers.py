@@ -171,6 +171,12 @@ class ResponseIn(serializers.Serializer):
     value = serializers.JSONField(help_text="The protocol's answer object.")
     rt_ms = serializers.FloatField(required=False, allow_null=True, min_value=0)
     idempotency_key = serializers.RegexField(r"^[A-Za-z0-9_\-]{8,64}$")
+    next_trial = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Have the reply carry the next trial's form (shown from then on), when the "
+        "next page is a trial: the page moves on in place, one request per trial.",
+    )
 
 
 class ParticipantEventIn(serializers.Serializer):
@@ -203,6 +209,20 @@ class PracticeFeedbackOut(serializers.Serializer):
     message = serializers.CharField(help_text="Title and detail in one line.")
 
 
+class NextTrialOut(serializers.Serializer):
+    """The next trial, ready to be put in place of the one answered (issue 22)."""
+
+    index = serializers.IntegerField()
+    title = serializers.CharField(help_text="The page title for this trial.")
+    progress = serializers.IntegerField(help_text="Percent of the trials answered.")
+    url = serializers.CharField(help_text="The participant's page (where a reload resumes).")
+    images = serializers.ListField(child=serializers.CharField(), help_text="Its pictures.")
+    prefetch = serializers.ListField(
+        child=serializers.CharField(), help_text="The pictures of the trial after it."
+    )
+    html = serializers.CharField(help_text="The trial's form, as on the trial page.")
+
+
 class ResponseOut(serializers.Serializer):
     trial = serializers.IntegerField()
     duplicate = serializers.BooleanField(help_text="True when this key was stored before.")
@@ -211,6 +231,11 @@ class ResponseOut(serializers.Serializer):
     feedback = PracticeFeedbackOut(
         allow_null=True,
         help_text="With practice feedback on, for a practice answer: whether it was right.",
+    )
+    next_trial = NextTrialOut(
+        allow_null=True,
+        help_text="Asked for with next_trial: the trial to show now, when the next page is one "
+        "(else null: go to next).",
     )
 
 

@@ -8,6 +8,11 @@
  * time with a fresh URL so that no cached failure is reused); if it still fails, the page says
  * so, offers to try again, and reports "trial.image_failed" to the server (the trial's index
  * only), and the trial cannot be answered with a picture missing.
+ * The answer's reply carries the next trial's form (the HTML of the trial page's own form), which
+ * takes the place of the one answered: one request per trial, no page load between trials. The
+ * new trial gets the same image checks, timing and keys; its heading gets the focus, the title
+ * and the progress bar follow, and a reload shows the trial the server says is current. Each
+ * trial's form lists the pictures of the trial after it, fetched once its own have loaded.
  * Without JavaScript the same forms post to the page and work as well (without timing).
  * After a practice answer the server may show its feedback page: Enter there means Continue.
  */
@@ -20,6 +25,8 @@
   var IMAGE_FAILED = "A picture of this question could not be loaded, so it cannot be answered " +
     "yet. Please check your internet connection and try again.";
   var loads = 0;  // every new try of a picture gets a URL of its own
+  var current = null;  // the trial on the page now: its key handler
+  var prefetched = [];  // the next trial's pictures, held until they are in the cache
 
   function newKey() {
     if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID().replace(/-/g, "");
@@ -155,6 +162,39 @@
 
   function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
 
+  /* The pictures of the trial after this one, into the browser's cache (their URLs never
+   * change, and the server lets them be kept), while the participant answers this one. */
+  function prefetch(form) {
+    var urls = (form.dataset.prefetch || "").split(" ").filter(Boolean);
+    prefetched = urls.map(function (url) {
+      var img = new Image();
+      img.src = url;
+      return img;
+    });
+  }
+
+  /* The next trial in place of the one answered; false if the reply has no form to show. */
+  function swapIn(old, next) {
+    var box = document.createElement("div");
+    box.innerHTML = next.html;
+    var form = box.querySelector("form[data-trial]");
+    if (!form || !old.parentNode) return false;
+    old.parentNode.replaceChild(form, old);
+    if (next.title) document.title = next.title;
+    var bar = document.querySelector(".p-progress");
+    if (bar && typeof next.progress === "number") {
+      bar.value = next.progress;
+      bar.textContent = next.progress + "%";
+    }
+    if (window.history && window.history.replaceState) {
+      window.history.replaceState({ trial: next.index }, "", next.url || window.location.href);
+    }
+    window.scrollTo(0, 0);
+    current = setupTrial(form);
+    focusHeading(true);
+    return true;
+  }
+
   function setupTrial(form) {
     var error = form.querySelector("[data-error]");
     var button = form.querySelector("[data-submit]");
@@ -215,6 +255,7 @@
           answerable(true);
           shownAt = performance.now();
           form.classList.add("ready");
+          prefetch(form);
           return;
         }
         imageNotice().hidden = false;
@@ -230,7 +271,8 @@
         trial: parseInt(form.dataset.trial, 10),
         value: collect(form),
         rt_ms: shownAt === null ? null : Math.round((performance.now() - shownAt) * 10) / 10,
-        idempotency_key: form.elements.idempotency_key.value
+        idempotency_key: form.elements.idempotency_key.value,
+        next_trial: true
       });
       for (var attempt = 0; ; attempt++) {
         var reply = null;
@@ -245,6 +287,7 @@
           try { data = await reply.json(); } catch (e) { data = {}; }
           if (reply.ok || reply.status === 409) {
             try { window.sessionStorage.removeItem("studies:" + form.dataset.code + ":" + form.dataset.trial); } catch (e) { /* ignore */ }
+            if (reply.ok && data.next_trial && data.next_trial.html && swapIn(form, data.next_trial)) return;
             window.location.assign(data.next || window.location.href);
             return;
           }
@@ -284,7 +327,7 @@
       showRanks(form, rankingGroup);
     }
 
-    document.addEventListener("keydown", function (event) {
+    function onKey(event) {
       if (event.altKey || event.ctrlKey || event.metaKey) return;
       if (!ready) return;  // nothing to answer before every picture is there
       if (event.key === "Enter") {
@@ -307,7 +350,9 @@
         target = group.querySelector(selector) || form.querySelector(selector);
       }
       if (target) { event.preventDefault(); target.checked = true; target.focus(); show(""); }
-    });
+    }
+
+    return { onKey: onKey };
   }
 
   function setupPage(form) {
@@ -334,9 +379,11 @@
   /* A new page puts the focus on its heading (a trial's question, a form's title), so that a
    * screen reader reads on from there and Tab goes on to the first answer; a page whose one
    * action has the focus already (autofocus) keeps it. The page does not scroll for it. */
-  function focusHeading() {
-    if (document.activeElement && document.activeElement !== document.body) return;
-    if (document.querySelector("[autofocus]")) return;  // focused by the browser, maybe later
+  function focusHeading(moved) {
+    if (!moved) {  // a trial put in place takes the focus wherever it was
+      if (document.activeElement && document.activeElement !== document.body) return;
+      if (document.querySelector("[autofocus]")) return;  // focused by the browser, maybe later
+    }
     var heading = document.querySelector("main h1");
     if (!heading) return;
     heading.setAttribute("tabindex", "-1");
@@ -344,7 +391,11 @@
   }
 
   var trial = document.querySelector("form[data-trial]");
-  if (trial) setupTrial(trial);
+  if (trial) {
+    current = setupTrial(trial);
+    // one handler for every trial the page shows: the keys go to the one on the page now
+    document.addEventListener("keydown", function (event) { if (current) current.onKey(event); });
+  }
   document.querySelectorAll("form[data-page-form]").forEach(setupPage);
-  focusHeading();
+  focusHeading(false);
 })();

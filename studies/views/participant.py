@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mimetypes
-import uuid
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -20,15 +19,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from studies import presenters
+from studies import presenters, sealing
 from studies.errors import InvalidAnswer, StudyError, WrongPage
 from studies.models import Participant, Study
-from studies.protocols import get_protocol
 from studies.questions import answers_form
 from studies.recruitment import ARRIVAL_PARAMETERS, parse_arrival
 from studies.selectors import (
     asset_name,
-    current_trial,
+    current_and_next_trial,
     returning_participant,
 )
 from studies.services.participants import (
@@ -44,6 +42,7 @@ from studies.services.responses import (
     feedback_continue,
     response_submit,
 )
+from studies.views.trial import trial_context
 
 RESERVED_FIELDS = {"csrfmiddlewaretoken", "page", "trial", "idempotency_key", "rt_ms"}
 
@@ -178,17 +177,11 @@ def _render(
         "errors": error.errors if error else {},
     }
     if participant.page in ("practice", "trials"):
-        trial = current_trial(participant)
+        trial, following = current_and_next_trial(participant)
         if trial is None:  # cannot happen with a consistent plan; do not loop
             return _unavailable(request, "This session has no trial to show.", status=500)
         trial_show(participant=participant, trial=trial)
-        context.update(
-            trial_index=trial.index,  # the template gets the shown payload, never the trial row
-            step=presenters.trial_step(participant, trial.index),
-            shown=presenters.with_urls(trial.shown, participant.code),
-            protocol_template=get_protocol(study.protocol).template,
-            idempotency_key=uuid.uuid4().hex,
-        )
+        context.update(trial_context(participant, trial, following))
         return render(request, "participant/trial.html", context, status=status)
     if participant.page in ("demographics", "questionnaire", "comprehension"):
         questions = questions_for(study, participant.page)
@@ -200,10 +193,24 @@ def _render(
     return render(request, template, context, status=status)
 
 
+# A sealed picture's URL never serves anything else: the browser keeps it for good.
+SEALED_CACHE_CONTROL = "private, max-age=31536000, immutable"
+# Only stimuli are ever sealed; a seal naming anything else (models, raw maps) is refused.
+SEALED_FOLDERS = ("images/", "maps/render/", "maps/overlay/", "maps/heatmap/")
+
+
 @require_GET
 def image(request: HttpRequest, code: str, token: str) -> FileResponse:
-    """A stimulus image by its opaque token; only for the participant whose trial shows it."""
-    name = asset_name(code, token)
+    """A stimulus image, only for the participant whose trial shows it: by its sealed name
+    (:mod:`studies.sealing`, no query) or by an opaque token of one of their trials (one)."""
+    if sealing.looks_sealed(token):
+        name = sealing.unseal(presenters.sealing_key(), code, token)
+        if name is not None and not name.startswith(SEALED_FOLDERS):
+            name = None
+        cache_control = SEALED_CACHE_CONTROL
+    else:
+        name = asset_name(code, token)
+        cache_control = "private, max-age=86400, immutable"
     if name is None or not default_storage.exists(name):
         raise Http404("no such image")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -211,5 +218,5 @@ def image(request: HttpRequest, code: str, token: str) -> FileResponse:
     response = FileResponse(  # named after the token: the stored name stays on the server
         default_storage.open(name, "rb"), content_type=content_type, filename=token + extension
     )
-    response["Cache-Control"] = "private, max-age=86400, immutable"
+    response["Cache-Control"] = cache_control
     return response

@@ -158,6 +158,25 @@ class TabStop:
     left: float
 
 
+NEXT_STEP_JS = """(before) => {
+  const form = document.querySelector("form[data-trial]");
+  if (window.__trialBefore !== before) {  // a page loaded since: wait until it is all there
+    return document.readyState === "complete" && (!form || form.classList.contains("ready"));
+  }
+  return !!form && form.dataset.trial !== before && form.classList.contains("ready");
+}"""
+
+
+def send_answer(page: Any, act: Any) -> None:
+    """Send the trial's answer with ``act()`` and wait for what comes next: the next trial put
+    in place of this one (no page load, its pictures loaded) or the next page, loaded."""
+    before = page.evaluate(
+        "() => (window.__trialBefore = document.querySelector('form[data-trial]').dataset.trial)"
+    )
+    act()
+    page.wait_for_function(NEXT_STEP_JS, arg=before)
+
+
 def answer_trial_with_keyboard(
     page: Any, expected: dict[str, Any], *, pick: int = 1, max_tabs: int = 40
 ) -> list[TabStop]:
@@ -194,8 +213,7 @@ def answer_trial_with_keyboard(
             )
         elif now["submit"]:
             assert len(answered) == n_groups, f"Tab reached Continue after {len(answered)} groups"
-            with page.expect_navigation():
-                page.keyboard.press("Enter")
+            send_answer(page, lambda: page.keyboard.press("Enter"))
             return stops
     raise AssertionError(f"Continue not reached in {max_tabs} Tab presses: {stops}")
 

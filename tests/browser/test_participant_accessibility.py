@@ -26,7 +26,7 @@ import pytest
 from studies.models import Participant, Study, Trial
 
 from .conftest import PHONE, Content, Recorder
-from .helpers import accessibility_problems, assert_accessible
+from .helpers import accessibility_problems, assert_accessible, send_answer
 
 PUBLIC_TITLE = "A study about pictures"
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
@@ -186,8 +186,7 @@ def answer_trial(page: Any, row: Trial) -> None:
             group.locator(f"input[value='{expected[name]}']").check()
         else:
             radios.first.check()
-    with page.expect_navigation():
-        page.get_by_role("button", name="Continue").click()
+    send_answer(page, page.get_by_role("button", name="Continue").click)
 
 
 def fill_questions(page: Any) -> None:
