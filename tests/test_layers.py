@@ -42,3 +42,23 @@ def test_importing_a_pure_package_loads_no_django(module):
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_explainers_never_imports_studies():
+    """Data flows one way: studies depends on explainers. Explainers reports through signals
+    (explainers.signals) that studies listens to, never by importing it."""
+    offenders = []
+    for path in (ROOT / "explainers").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name == "studies" or name.startswith("studies.")
+            ]
+    assert not offenders, offenders

@@ -37,6 +37,7 @@ from explainers.models import (
 from explainers.services.image_sets import labels_unmatched, true_classes
 from explainers.services.parameters import canonical_hash, parameters_for
 from explainers.services.rendering import PresentationError, presentation_parse
+from explainers.signals import precompute_job_finished_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +224,7 @@ def precompute_job_cancel(*, job: PrecomputeJob) -> PrecomputeJob:
             job.state = PrecomputeJob.State.CANCELLED
             job.finished_at = timezone.now()
             job.save(update_fields=["state", "finished_at"])
+            precompute_job_finished_on_commit(job_id=job.pk, state=job.state)
     return job
 
 
@@ -346,6 +348,7 @@ def _finish_if_complete(job: PrecomputeJob) -> None:
     job.state = PrecomputeJob.State.FAILED if job.failed else PrecomputeJob.State.DONE
     job.finished_at = timezone.now()
     job.save(update_fields=["state", "finished_at"])
+    precompute_job_finished_on_commit(job_id=job.pk, state=job.state)
 
 
 def save_map_rows(rows: list[SaliencyMap]) -> int:

@@ -11,8 +11,7 @@ preview draw maps on the fly (:func:`map_preview_png`) and store nothing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from functools import partial
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -141,8 +140,6 @@ def map_renders_request(
 ) -> int:
     """Queue render tasks (CPU queue, when the transaction commits) for what is missing; returns
     how many renders were missing."""
-    from explainers.tasks.render import render_maps
-
     missing = 0
     for item in presentations:
         convention = item if isinstance(item, Presentation) else presentation_parse(item)
@@ -151,8 +148,20 @@ def map_renders_request(
         settings = convention.to_dict()
         for start in range(0, len(todo), RENDER_CHUNK):
             chunk = todo[start : start + RENDER_CHUNK]
-            transaction.on_commit(partial(render_maps.delay, chunk, settings), robust=True)
+            transaction.on_commit(_render_sender(chunk, settings), robust=True)
     return missing
+
+
+def _render_sender(map_ids: list[int], settings: dict[str, Any]) -> Callable[[], None]:
+    """The on-commit callback that queues one render chunk. A named function, not a
+    functools.partial: Django logs a robust callback that raises (broker down) by its
+    ``__qualname__``, which a partial lacks, so the log call itself would raise instead."""
+    from explainers.tasks.render import render_maps
+
+    def send_render_maps() -> None:
+        render_maps.delay(map_ids, settings)
+
+    return send_render_maps
 
 
 def map_preview_png(*, saliency_map: SaliencyMap, presentation: Presentation, kind: str) -> bytes:
