@@ -6,6 +6,7 @@ Two photographs and two fast methods keep it to a few seconds of computing.
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -88,3 +89,42 @@ def _opening_task_succeeded(worker: WorkerProcess) -> bool:
     return any(
         "Task studies.tasks.open_demo_studies[" in line and "succeeded" in line for line in lines
     )
+
+
+def test_the_demo_command_returns_before_the_maps_and_the_worker_opens_its_studies(
+    worker, tmp_path, monkeypatch, settings
+):
+    """``manage.py demo`` no longer waits for the maps: with ``--no-serve`` (where it would
+    start the server) it returns with the jobs queued and the studies as drafts, and a running
+    worker computes the maps and opens the studies."""
+    import io
+
+    from django.core.management import call_command
+
+    photos = {p.file_name: p for p in explainers_demo.PHOTOS}
+    monkeypatch.setattr(explainers_demo, "PHOTOS", (photos["coffee.png"], photos["chelsea.png"]))
+    monkeypatch.setattr(explainers_demo, "METHODS", ("gradcam", "gradient"))
+    monkeypatch.setattr(explainers_demo, "METRICS", ())
+    settings.BASE_DIR = tmp_path  # var/demo-login.txt goes here, not into the project
+    settings.SHARED_DATA_DIR = str(tmp_path / "no-shared-data")
+    out = io.StringIO()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        call_command("demo", "--no-serve", "--port", "8124", stdout=out)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    printed = out.getvalue()
+
+    assert "Saliency maps are being computed in the background (0 of 4 done)" in printed, printed
+    assert "[" + "#" * 30 + "]" not in printed  # no progress bar: nothing was waited for
+    assert "no worker started" in printed  # the worker that computes is the running one
+    likert = demo_studies().get(protocol="likert")
+    assert "waiting for its maps; it opens by itself" in printed
+    assert f"http://127.0.0.1:8124/studies/{likert.uid}/" in printed
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not _opening_task_succeeded(worker):
+        time.sleep(0.5)
+    likert.refresh_from_db()
+    assert likert.state == "live", worker.log()
+    assert likert.participants.count() == BOTS

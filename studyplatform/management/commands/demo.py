@@ -43,8 +43,14 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
-        # The worker runs even with --no-serve: the demo's maps are precomputed by it.
-        worker = self._start_worker()
+        # The worker computes the maps while the site serves, or before --wait returns. With
+        # --no-serve alone nothing would be left to run it: the jobs wait for a worker (`make
+        # worker`, or the next `make demo`, which resumes them), and none is stopped mid-task.
+        worker = None
+        if no_serve and not wait:
+            self.stdout.write("no worker started (--no-serve without --wait): jobs are queued")
+        else:
+            worker = self._start_worker()
         try:
             # First the login, so that the demo's image sets and studies have their owner.
             username, password = demo_researcher_ensure()
