@@ -3,7 +3,9 @@
 Registers the built-in EfficientNet-Lite0, imports real photographs with their true ImageNet
 labels (those shipped with scikit-image, scikit-learn and matplotlib, plus the 100-image ImageNet
 sample of the shared data folder when present), starts one precompute job per image set for a few
-fast methods and metrics, and waits for the worker with a progress bar. Idempotent: a second run
+fast methods and metrics, and returns while the worker computes them (``manage.py demo --wait``
+waits with a progress bar instead; the studies demo opens its studies when their maps are ready).
+Idempotent: a second run
 finds the classifier, the images and the finished jobs and computes nothing again; a job an
 interrupted run left unfinished is resumed (:func:`demo_job_resume`).
 
@@ -315,7 +317,23 @@ def jobs_wait(jobs: Sequence[PrecomputeJob], stdout: Any, poll: float = 1.0) -> 
     return lines
 
 
-def load(stdout: Any = None) -> list[str]:
+def jobs_started(jobs: Sequence[PrecomputeJob]) -> list[str]:
+    """What to print instead of waiting: the maps go on being computed while the site serves."""
+    rows = list(PrecomputeJob.objects.filter(pk__in=[job.pk for job in jobs]))
+    if all(row.is_finished for row in rows):
+        return [f"precompute on {row.image_set.name!r}: {row.get_state_display()}" for row in rows]
+    done = sum(row.completed + row.failed for row in rows)
+    total = sum(row.total or row.image_set.images.count() * len(row.methods) for row in rows)
+    return [
+        f"Saliency maps are being computed in the background ({done} of {total} done): the "
+        "dashboard shows the jobs' progress ({base}/dashboard/), and the demo's studies open by "
+        "themselves when their maps are ready."
+    ]
+
+
+def load(stdout: Any = None, *, wait: bool = True) -> list[str]:
+    """Register the classifier, import the images, start (or resume) the jobs; with ``wait``,
+    draw a progress bar until they end, else return at once while the worker computes."""
     owner = get_user_model().objects.filter(username=DEMO_OWNER).first()
     out = stdout or OutputWrapper(sys.stdout)
     out.write("loading EfficientNet-Lite0 (built-in, ImageNet-1k)")
@@ -327,6 +345,6 @@ def load(stdout: Any = None) -> list[str]:
         jobs.append(demo_job_ensure(classifier=classifier, image_set=image_set, owner=owner))
     if not jobs:
         return ["Explainers demo: no photographs could be read (scikit-image missing?)."]
-    lines += jobs_wait(jobs, stdout)
+    lines += jobs_wait(jobs, stdout) if wait else jobs_started(jobs)
     lines.append("Saliency gallery: {base}/gallery/")
     return lines

@@ -229,3 +229,47 @@ def study_cost(study: Study) -> StudyCost:
         currency=flow.get("currency") or "",
     )
     return StudyCost(plan, source)
+
+
+@dataclass(frozen=True)
+class DemoWaiting:
+    """The demo's drafts that wait for their maps, and how far the jobs that make them are."""
+
+    studies: list[Study]
+    maps_done: int
+    maps_total: int
+
+
+def demo_waiting(user: Any, *, study: Study | None = None) -> DemoWaiting | None:
+    """The demo drafts ``user`` can see whose precompute job is not finished (or only ``study``
+    when given); ``None`` when there is none. The maps are counted over the latest job on each
+    draft's classifier and image set (cancelled ones aside); a job not yet dispatched counts its
+    images × methods."""
+    from explainers.models import PrecomputeJob
+    from studies.services.demo import demo_studies
+
+    ids = demo_studies().filter(state=Study.State.DRAFT).values("pk")
+    drafts = Study.objects.visible_to(user).filter(pk__in=ids)
+    if study is not None:
+        drafts = drafts.filter(pk=study.pk)
+    waiting: list[Study] = []
+    done = total = 0
+    pairs: dict[tuple[int, int], Any] = {}
+    for draft in drafts.select_related("classifier", "image_set").order_by("title"):
+        key = (draft.classifier_id, draft.image_set_id)
+        if key not in pairs:
+            pairs[key] = (
+                PrecomputeJob.objects.filter(classifier_id=key[0], image_set_id=key[1])
+                .exclude(state=PrecomputeJob.State.CANCELLED)
+                .annotate(n_images=Count("image_set__images", distinct=True))
+                .order_by("-created_at")
+                .first()
+            )
+            job = pairs[key]
+            if job is not None and not job.is_finished:
+                done += job.completed + job.failed
+                total += job.total or job.n_images * len(job.methods)
+        job = pairs[key]
+        if job is not None and not job.is_finished:
+            waiting.append(draft)
+    return DemoWaiting(waiting, done, total) if waiting else None

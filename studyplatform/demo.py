@@ -1,7 +1,8 @@
 """Demo set-up: a researcher login and whatever demo content the apps provide.
 
-Each app may offer a ``<app>.demo`` module with ``load(stdout) -> list[str]`` (lines to print, e.g.
-participant links). Loading is idempotent: a second run reuses what exists.
+Each app may offer a ``<app>.demo`` module with ``load(stdout, *, wait) -> list[str]`` (lines to
+print, e.g. participant links; ``wait``: block until background work such as the maps is done).
+Loading is idempotent: a second run reuses what exists.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import importlib
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -43,7 +43,7 @@ def demo_researcher_ensure() -> tuple[str, str]:
     return DEMO_USERNAME, password
 
 
-def demo_content_loaders() -> list[Callable[[Any], list[str]]]:
+def demo_content_loaders() -> list[Callable[..., list[str]]]:
     loaders = []
     for name in DEMO_CONTENT_MODULES:
         try:

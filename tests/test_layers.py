@@ -156,3 +156,23 @@ def test_each_step_imports_first_in_a_fresh_interpreter(module):
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_explainers_never_imports_studies():
+    """Data flows one way: studies depends on explainers. Explainers reports through signals
+    (explainers.signals) that studies listens to, never by importing it."""
+    offenders = []
+    for path in (ROOT / "explainers").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name == "studies" or name.startswith("studies.")
+            ]
+    assert not offenders, offenders

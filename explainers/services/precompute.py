@@ -25,6 +25,7 @@ from explainers.services.errors import JobError
 from explainers.services.image_sets import labels_unmatched, true_classes
 from explainers.services.parameters import parameters_for
 from explainers.services.rendering import PresentationError, presentation_parse
+from explainers.signals import precompute_job_finished_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -181,4 +182,5 @@ def precompute_job_cancel(*, job: PrecomputeJob) -> PrecomputeJob:
             job.state = PrecomputeJob.State.CANCELLED
             job.finished_at = timezone.now()
             job.save(update_fields=["state", "finished_at"])
+            precompute_job_finished_on_commit(job_id=job.pk, state=job.state)
     return job

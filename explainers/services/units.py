@@ -25,6 +25,7 @@ from explainers.models import Image, PrecomputeJob, PrecomputeUnit, SaliencyMap
 from explainers.services.compute import compute_maps_and_scores, ensure_predictions
 from explainers.services.parameters import canonical_hash, parameters_for
 from explainers.services.render_requests import map_renders_request
+from explainers.signals import precompute_job_finished_on_commit
 
 TOP_K = 5
 
@@ -179,3 +180,4 @@ def _finish_if_complete(job: PrecomputeJob) -> None:
     job.state = PrecomputeJob.State.FAILED if job.failed else PrecomputeJob.State.DONE
     job.finished_at = timezone.now()
     job.save(update_fields=["state", "finished_at"])
+    precompute_job_finished_on_commit(job_id=job.pk, state=job.state)

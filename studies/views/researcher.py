@@ -23,7 +23,13 @@ from studies.monitoring import live_monitor, participants_csv
 from studies.presentations import study_presentations
 from studies.protocols import get_protocol, protocols
 from studies.recruitment import Arrival
-from studies.selectors import can_edit, precompute_job_in_progress, study_cost, study_for
+from studies.selectors import (
+    can_edit,
+    demo_waiting,
+    precompute_job_in_progress,
+    study_cost,
+    study_for,
+)
 from studies.services.events import event_log
 from studies.services.paper import methods_text
 from studies.services.participants import (
@@ -231,6 +237,7 @@ def study_detail(request: HttpRequest, uid: str) -> HttpResponse:
             "costs": [(None, cost.plan)] if cost.plan else [],
             "cost_source": cost.source,
             "registration": preregistration_of(study),
+            "demo": demo_waiting(request.user, study=study) if study.state == "draft" else None,
         },
     )
 

@@ -1,4 +1,5 @@
-"""``manage.py demo --no-serve``: a login, real maps and open studies; a second run adds nothing.
+"""``manage.py demo --no-serve --wait``: a login, real maps and open studies; a second run adds
+nothing.
 
 Tasks run in-process (``CELERY_TASK_ALWAYS_EAGER``), so the command starts no worker; the demo's
 photographs are cut down to two and its methods to two fast ones, and no shared data folder is
@@ -39,8 +40,9 @@ def small_demo(settings, monkeypatch, tmp_path: Path) -> Path:
 
 
 def run_demo() -> str:
+    """``--wait``: the old blocking set-up, the maps computed and the studies open on return."""
     out = io.StringIO()
-    call_command("demo", "--no-serve", "--port", "8123", stdout=out)
+    call_command("demo", "--no-serve", "--wait", "--port", "8123", stdout=out)
     return out.getvalue()
 
 
@@ -73,8 +75,12 @@ def test_demo_prints_login_and_links_and_a_second_run_creates_nothing(small_demo
     ) == {"gradcam", "gradient"}
     assert "[" + "#" * 30 + "]    4/4 maps" in first
 
-    studies = list(Study.objects.filter(owner__username="researcher"))
+    studies = list(Study.objects.filter(owner__username="researcher", state="live"))
     assert studies, first
+    # a study the two photographs cannot serve (simulation) stays a draft that says why
+    for draft in Study.objects.filter(owner__username="researcher").exclude(state="live"):
+        assert draft.state == "draft"
+        assert f"Studies demo: {draft.protocol} study not opened: " in first
     for study in studies:
         assert study.accepts_participants, study.title
         assert study.participants.exists(), study.title

@@ -1,4 +1,9 @@
-"""``manage.py demo``: migrate, load the demo, start a worker and the web server, print the URL."""
+"""``manage.py demo``: migrate, load the demo, start a worker and the web server, print the URL.
+
+The web server starts as soon as the demo's rows exist: the worker computes the maps meanwhile
+(the dashboard shows the jobs), and the demo's studies open by themselves when their maps are
+ready. ``--wait`` blocks until then instead (scripts, tests).
+"""
 
 from __future__ import annotations
 
@@ -23,20 +28,35 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-serve", action="store_true", help="set up only, serve nothing")
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="wait until the demo's maps are computed and its studies open before serving "
+            "(or, with --no-serve, before returning); by default the site serves at once and the "
+            "studies open by themselves when their maps are ready",
+        )
 
-    def handle(self, *args: Any, host: str, port: int, no_serve: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, host: str, port: int, no_serve: bool, wait: bool, **options: Any
+    ) -> None:
         # A plain `kill` must stop the worker too: turn SIGTERM into a normal exit.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
-        # The worker runs even with --no-serve: the demo's maps are precomputed by it.
-        worker = self._start_worker()
+        # The worker computes the maps while the site serves, or before --wait returns. With
+        # --no-serve alone nothing would be left to run it: the jobs wait for a worker (`make
+        # worker`, or the next `make demo`, which resumes them), and none is stopped mid-task.
+        worker = None
+        if no_serve and not wait:
+            self.stdout.write("no worker started (--no-serve without --wait): jobs are queued")
+        else:
+            worker = self._start_worker()
         try:
             # First the login, so that the demo's image sets and studies have their owner.
             username, password = demo_researcher_ensure()
             lines: list[str] = []
             for load in demo_content_loaders():
-                lines += load(self.stdout)
+                lines += load(self.stdout, wait=wait)
             base = f"http://{host}:{port}"
             self.stdout.write(self.style.SUCCESS(f"\nThe platform: {base}/"))
             self.stdout.write(
