@@ -20,8 +20,10 @@ difference between the registered ``plan`` and the study as run.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +40,7 @@ __all__ = [
     "deviations",
     "document",
     "document_hash",
+    "html_document",
     "markdown",
     "planned_analyses",
     "planned_sample",
@@ -420,6 +423,59 @@ def markdown(
             tag = f" (AsPredicted {a['aspredicted']})" if a.get("aspredicted") else ""
             lines += [f"**{a['question']}**{tag}", "", str(a["answer"]), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+_HTML_CSS = (
+    "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;"
+    "max-width:50rem;padding:0 1rem;color:#222;line-height:1.5}h1{font-size:1.5rem}"
+    "h2{font-size:1.2rem;margin-top:2rem}dt{font-weight:600;margin-top:1rem}dd{margin:0.25rem 0 0}"
+    "code{background:#f3f3f3;padding:0 0.2em;overflow-wrap:anywhere}"
+    ".tag{color:#555;font-weight:400}"
+)
+
+
+def _inline(text: str) -> str:
+    """Escaped text with Markdown's `code` spans as <code> and line breaks kept."""
+    parts = re.split(r"`([^`]*)`", text)
+    out = [
+        f"<code>{html.escape(part)}</code>" if i % 2 else html.escape(part)
+        for i, part in enumerate(parts)
+    ]
+    return "".join(out).replace("\n", "<br>")
+
+
+def html_document(
+    doc: Mapping[str, Any], *, sha256: str | None = None, frozen_at: str | None = None
+) -> str:
+    """The document as one self-contained HTML page: the same sections, questions and answers
+    as :func:`markdown` (a question list per OSF heading, AsPredicted numbers beside them)."""
+    title = f"Preregistration: {doc['title']}"
+    if sha256:
+        at = f" ({html.escape(frozen_at)})" if frozen_at else ""
+        status = f"Frozen at launch{at}; SHA-256 of its canonical JSON: <code>{sha256}</code>."
+    else:
+        status = "Draft: not frozen yet (it is frozen when the study is launched)."
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title><style>{_HTML_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{status}</p>",
+    ]
+    for section in doc["sections"]:
+        parts.append(f"<h2>{html.escape(section['heading'])}</h2><dl>")
+        for a in section["answers"]:
+            tag = (
+                f' <span class="tag">(AsPredicted {html.escape(str(a["aspredicted"]))})</span>'
+                if a.get("aspredicted")
+                else ""
+            )
+            parts.append(f"<dt>{html.escape(a['question'])}{tag}</dt>")
+            parts.append(f"<dd>{_inline(str(a['answer']))}</dd>")
+        parts.append("</dl>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,8 +36,10 @@ from analysis.mixed.profile import profile_intervals_binomial  # noqa: E402
 NAMES = ("(Intercept)", "explanation")
 
 
-def one_study(participants: int, items: int, effect: float, seed: int) -> tuple[bool, bool | None]:
-    """Whether the Wald and the profile interval of one simulated study cover ``effect`` (None:
+def one_study(
+    participants: int, items: int, effect: float, seed: int
+) -> tuple[float, tuple[float, float], tuple[float, float] | None]:
+    """The estimate of one simulated study, its Wald interval and its profile interval (None:
     the profile could not be computed)."""
     data = synthetic.gt_prediction_study(
         n_participants=participants, n_items=items, explanation=effect, seed=seed
@@ -51,12 +53,12 @@ def one_study(participants: int, items: int, effect: float, seed: int) -> tuple[
     }
     fit = fit_glmm_binomial(y, x, groups, fixed_names=NAMES)
     low, high = fit.conf_int()[1]
-    wald = bool(low <= effect <= high)
+    estimate = float(fit.fixed[1])
     try:
         profile = profile_intervals_binomial(y, x, groups, fixed_names=NAMES, fit=fit)
     except (ValueError, ModeFailure):
-        return wald, None
-    return wald, bool(profile[1, 0] <= effect <= profile[1, 1])
+        return estimate, (float(low), float(high)), None
+    return estimate, (float(low), float(high)), (float(profile[1, 0]), float(profile[1, 1]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,19 +71,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(
         f"{args.studies} studies per size, {args.items} items, true log OR {args.effect}; "
-        "coverage of the 95 % intervals of the explanation effect (Wilson 95 % CI of the share)"
+        "coverage of the 95 % intervals of the explanation effect (Wilson 95 % CI of the share), "
+        "bias of the estimate (mean − truth), median widths"
     )
-    print(f"{'participants':>12} {'Wald':>22} {'profile':>22} {'failed':>6} {'s/study':>8}")
+    print(
+        f"{'participants':>12} {'Wald':>22} {'profile':>22} {'failed':>6} {'bias':>7} "
+        f"{'width W':>8} {'width P':>8} {'s/study':>8}"
+    )
     for n in args.participants:
         start = time.perf_counter()
         wald, profile, failed = 0, 0, 0
+        estimates: list[float] = []
+        widths: tuple[list[float], list[float]] = ([], [])
         for i in range(args.studies):
-            w, p = one_study(n, args.items, args.effect, args.seed + 1000 * n + i)
-            wald += w
+            est, w, p = one_study(n, args.items, args.effect, args.seed + 1000 * n + i)
+            estimates.append(est)
+            wald += w[0] <= args.effect <= w[1]
+            widths[0].append(w[1] - w[0])
             if p is None:
                 failed += 1
             else:
-                profile += p
+                profile += p[0] <= args.effect <= p[1]
+                widths[1].append(p[1] - p[0])
         per = (time.perf_counter() - start) / args.studies
         done = args.studies - failed
 
@@ -91,9 +102,12 @@ def main(argv: list[str] | None = None) -> int:
             lo, hi = wilson_interval(k, m)
             return f"{k / m:6.1%} [{lo:.1%}, {hi:.1%}]"
 
+        bias = float(np.mean(estimates)) - args.effect
+        w_wald = float(np.median(widths[0]))
+        w_prof = float(np.median(widths[1])) if widths[1] else float("nan")
         print(
             f"{n:>12} {share(wald, args.studies):>22} {share(profile, done):>22} "
-            f"{failed:>6} {per:>8.2f}"
+            f"{failed:>6} {bias:>+7.3f} {w_wald:>8.3f} {w_prof:>8.3f} {per:>8.2f}"
         )
     return 0
 

@@ -41,14 +41,23 @@ DEMO_STUDIES: list[dict[str, Any]] = [
         "title": "Demo: how well do maps highlight the object? (Likert)",
         "protocol": "likert",
         "configuration": {"variant": "single_map"},
-        "flow": {"attention_checks": 1},
+        "flow": {
+            "attention_checks": 1,
+            "hypotheses": "H1: the methods' maps are rated differently; Grad-CAM's highest.",
+            "power_analysis": {"design": "paired", "effect": 0.5, "power": 0.8},
+        },
         "images": "all",
     },
     {
         "title": "Demo: which explanation is better? (preference)",
         "protocol": "preference",
         "configuration": {},
-        "flow": {"attention_checks": 1},
+        "flow": {
+            "attention_checks": 1,
+            "hypotheses": "H1: one method's map is preferred over the other's more than half "
+            "the time.",
+            "power_analysis": {"design": "paired", "effect": 0.5, "power": 0.8},
+        },
         "images": "all",
     },
     {
@@ -62,7 +71,12 @@ DEMO_STUDIES: list[dict[str, Any]] = [
             "top_k": 5,
             "negatives": "any_class",
         },
-        "flow": {"attention_checks": 1},
+        "flow": {
+            "attention_checks": 1,
+            "hypotheses": "H1: participants shown the maps predict the model's output more "
+            "accurately than those who are not.",
+            "power_analysis": {"design": "two_groups", "effect": 0.5, "power": 0.8},
+        },
         "images": "all",
         "methods": 1,
         "sample": None,
@@ -73,7 +87,11 @@ DEMO_STUDIES: list[dict[str, Any]] = [
         "title": "Demo: do maps help find the true class? (ground-truth prediction)",
         "protocol": "gt_prediction",
         "configuration": {},
-        "flow": {"attention_checks": 1},
+        "flow": {
+            "attention_checks": 1,
+            "hypotheses": "H1: participants shown the map find the true class more often.",
+            "power_analysis": {"design": "two_proportions", "p1": 0.6, "p2": 0.75, "power": 0.8},
+        },
         "images": "all",
         "methods": 1,
     },

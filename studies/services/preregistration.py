@@ -44,6 +44,10 @@ class Registration:
         at = self.frozen_at.isoformat(timespec="seconds") if self.frozen_at else None
         return prereg.markdown(self.document, sha256=self.sha256, frozen_at=at)
 
+    def html(self) -> str:
+        at = self.frozen_at.isoformat(timespec="seconds") if self.frozen_at else None
+        return prereg.html_document(self.document, sha256=self.sha256, frozen_at=at)
+
 
 def preregistration_draft(study: Study) -> dict[str, Any]:
     """The document of the study as it stands now."""

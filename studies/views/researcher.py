@@ -405,6 +405,7 @@ EXPORTS = {
     "datapackage.json": "application/json",
     "study.json": "application/json",
     "preregistration.md": "text/markdown; charset=utf-8",
+    "preregistration.html": "text/html; charset=utf-8",
     "preregistration.json": "application/json",
     "methods.md": "text/markdown; charset=utf-8",
 }
@@ -431,6 +432,8 @@ def study_export(request: HttpRequest, uid: str, name: str) -> HttpResponse:
         body = json.dumps(study_spec(study), indent=2, ensure_ascii=False)
     elif name == "preregistration.md":
         body = preregistration_of(study).markdown()
+    elif name == "preregistration.html":
+        body = preregistration_of(study).html()
     elif name == "methods.md":
         body = methods_text(study)
     elif name == "preregistration.json":  # its canonical JSON: the bytes the SHA-256 is of
@@ -447,7 +450,9 @@ def study_export(request: HttpRequest, uid: str, name: str) -> HttpResponse:
             "datapackage.json": lambda: json.dumps(export.datapackage(), indent=2),
         }[name]()
     response = HttpResponse(body, content_type=EXPORTS[name])
-    response["Content-Disposition"] = f'attachment; filename="study-v{study.version}-{name}"'
+    # the HTML preregistration opens in the browser (shown); everything else is a download
+    disposition = "inline" if name.endswith(".html") else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="study-v{study.version}-{name}"'
     return response
 
 

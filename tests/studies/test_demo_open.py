@@ -10,6 +10,8 @@ worker's transactions do, and the job-finished signal then reaches the studies a
 
 from __future__ import annotations
 
+import re
+from html import escape
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,6 +29,7 @@ from explainers.tasks.jobs import dispatch_job
 from studies.models import Event, Participant, Study
 from studies.protocols import get_protocol
 from studies.services.demo import BOTS, demo_studies, demo_studies_draft, demo_studies_open
+from studies.services.preregistration import preregistration_of
 from studies.stimuli import check_stimuli
 from studies.tasks import open_demo_studies
 
@@ -180,3 +183,43 @@ def test_a_draft_with_the_designers_defaults_on_the_demo_set_needs_no_job_of_its
     assert (
         Study.objects.get(pk=study.pk).state == "draft"
     )  # not a demo study: it never opens by itself
+
+
+def test_each_demo_study_is_preregistered_with_conditions_formula_exclusions_and_planned_n(
+    demo, client, django_capture_on_commit_callbacks
+):
+    """The demo shows what a preregistration holds: every draft's document names its
+    conditions, its confirmatory model's formula, the exclusion rules and the planned sample;
+    the launch (when the maps are there) freezes it."""
+    demo_studies_draft(owner=demo.owner)
+    drafts = list(demo_studies())
+    assert {s.protocol for s in drafts} >= {"likert", "preference"}
+    for study in drafts:
+        registration = preregistration_of(study)
+        text = registration.markdown()
+        doc = registration.document
+        assert study.flow["hypotheses"] in text, study.protocol
+        # the confirmatory model with its formula (a mixed model's, or Bradley–Terry's)
+        assert re.search(r"Confirmatory: [^`]*`[^`]*(~|=)[^`]*`", text), study.protocol
+        assert "attention check" in text.lower(), f"{study.protocol}: no exclusion rule"
+        planned = doc["plan"]["planned_sample"]
+        assert planned and planned["source"] == "power analysis" and planned["n_total"] > 0
+        assert f"({planned['n_total']} in total" in text, study.protocol
+        for condition in study.conditions.values_list("name", flat=True):
+            assert condition in text, f"{study.protocol}: condition {condition!r} not named"
+        page = registration.html()
+        assert page.startswith("<!DOCTYPE html>") and escape(study.flow["hypotheses"]) in page
+
+    client.force_login(demo.owner)
+    likert = demo_studies().get(protocol="likert")
+    shown = client.get(f"/studies/{likert.uid}/export/preregistration.html")
+    assert shown.status_code == 200 and shown["Content-Type"].startswith("text/html")
+    assert shown["Content-Disposition"].startswith("inline;")
+    assert "<h2>" in shown.content.decode() and "Draft: not frozen yet" in shown.content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        dispatch_job.delay(demo.job.pk)
+    likert.refresh_from_db()
+    assert likert.state == "live" and likert.preregistration_sha256
+    frozen = client.get(f"/studies/{likert.uid}/export/preregistration.html").content.decode()
+    assert f"<code>{likert.preregistration_sha256}</code>" in frozen
