@@ -13,6 +13,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
+    HttpResponseRedirect,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from explainers.services.map_storage import signed_url
 from studies import presenters
 from studies.errors import InvalidAnswer, StudyError, WrongPage
 from studies.models import Participant, Study
@@ -200,16 +202,32 @@ def _render(
     return render(request, template, context, status=status)
 
 
+IMAGE_CACHE_CONTROL = "private, max-age=86400, immutable"
+
+
 @require_GET
-def image(request: HttpRequest, code: str, token: str) -> FileResponse:
-    """A stimulus image by its opaque token; only for the participant whose trial shows it."""
+def image(request: HttpRequest, code: str, token: str) -> HttpResponseBase:
+    """A stimulus image by its opaque token; only for the participant whose trial shows it.
+
+    With object storage the answer is a redirect to a short-lived signed URL of the bucket (the
+    image's key, ``s/<keyed hex>``, says nothing of the trial): the web process checks, the
+    bucket serves.
+    """
     name = asset_name(code, token)
-    if name is None or not default_storage.exists(name):
+    if name is None:
         raise Http404("no such image")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     extension = mimetypes.guess_extension(content_type) or ""
+    signed = signed_url(name, filename=token + extension, cache_control=IMAGE_CACHE_CONTROL)
+    if signed is not None:
+        redirect_to = HttpResponseRedirect(signed)
+        redirect_to["Cache-Control"] = "private, no-store"  # the URL expires; this view won't
+        redirect_to["Referrer-Policy"] = "no-referrer"
+        return redirect_to
+    if not default_storage.exists(name):
+        raise Http404("no such image")
     response = FileResponse(  # named after the token: the stored name stays on the server
         default_storage.open(name, "rb"), content_type=content_type, filename=token + extension
     )
-    response["Cache-Control"] = "private, max-age=86400, immutable"
+    response["Cache-Control"] = IMAGE_CACHE_CONTROL
     return response
