@@ -115,6 +115,13 @@ VARIABLES: tuple[Variable, ...] = (
         "credentials (instance role, ~/.aws).",
     ),
     Variable("AWS_SECRET_ACCESS_KEY", "", "Secret key that goes with AWS_ACCESS_KEY_ID."),
+    Variable(
+        "MEDIA_PUBLIC_ENDPOINT_URL",
+        "",
+        "The S3 endpoint as participants' browsers reach it, when it differs from "
+        "AWS_S3_ENDPOINT_URL (http://minio:9000 inside compose, https://media.example.org "
+        "outside): signed URLs name it. Empty: AWS_S3_ENDPOINT_URL.",
+    ),
     Variable("AWS_S3_REGION_NAME", "us-east-1", "Region of the bucket."),
     Variable(
         "AWS_QUERYSTRING_EXPIRE",
@@ -347,17 +354,8 @@ def media_storage(env: Environment) -> dict[str, object]:
         raise ConfigurationError(
             "AWS_STORAGE_BUCKET_NAME is not set: MEDIA_STORAGE=s3 needs the bucket's name"
         )
-    endpoint = env.string("AWS_S3_ENDPOINT_URL").strip()
-    if endpoint:
-        parts = urlsplit(endpoint)
-        try:
-            _ = parts.port
-        except ValueError:
-            parts = parts._replace(netloc="")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(
-                f"AWS_S3_ENDPOINT_URL must look like http(s)://host:port, got {endpoint!r}"
-            )
+    endpoint = _endpoint(env, "AWS_S3_ENDPOINT_URL")
+    public = _endpoint(env, "MEDIA_PUBLIC_ENDPOINT_URL")
     access = env.string("AWS_ACCESS_KEY_ID").strip()
     secret = env.string("AWS_SECRET_ACCESS_KEY").strip()
     if bool(access) != bool(secret):
@@ -390,7 +388,21 @@ def media_storage(env: Environment) -> dict[str, object]:
         read_timeout=30,
         retries={"max_attempts": 3, "mode": "standard"},
     )
-    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    options["public_endpoint_url"] = public or None
+    return {"BACKEND": "studyplatform.storage.MediaStorage", "OPTIONS": options}
+
+
+def _endpoint(env: Environment, name: str) -> str:
+    endpoint = env.string(name).strip()
+    if endpoint:
+        parts = urlsplit(endpoint)
+        try:
+            _ = parts.port
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"{name} must look like http(s)://host:port, got {endpoint!r}")
+    return endpoint
 
 
 @dataclass(frozen=True)

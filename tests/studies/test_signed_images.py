@@ -145,3 +145,20 @@ def test_a_researcher_without_access_gets_no_signed_url(study_in_bucket, s3_medi
         assert fetch(granted["Location"])[0] == 200, path
         refused = other.get(path)
         assert refused.status_code == 404 and "Location" not in refused, path
+
+
+def test_signed_urls_name_the_public_endpoint_when_it_differs(study_in_bucket, s3_media, settings):
+    """Inside compose the platform reaches the store as minio:9000, browsers by another name:
+    the URL is signed for that name (moto_server checks no signature; MinIO and S3 do)."""
+    study, _ = study_in_bucket
+    public = s3_media.endpoint.replace("127.0.0.1", "localhost")
+    default = settings.STORAGES["default"]
+    options = {**default["OPTIONS"], "public_endpoint_url": public}
+    settings.STORAGES = {**settings.STORAGES, "default": {**default, "OPTIONS": options}}
+    client = Client()
+    url, _ = arrive(client, study)
+    walk_to_trials(client, url)
+    location = client.get(sources(client, url)[0])["Location"]
+    assert location.startswith(f"{public}/{s3_media.bucket}/s/")
+    status, data, _ = fetch(location)
+    assert status == 200 and data.startswith(b"\x89PNG")

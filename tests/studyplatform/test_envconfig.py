@@ -250,7 +250,7 @@ def test_media_storage_s3_takes_django_storages_own_variables():
             }
         )
     )
-    assert entry["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert entry["BACKEND"] == "studyplatform.storage.MediaStorage"  # django-storages' S3
     options = entry["OPTIONS"]
     assert options["bucket_name"] == "lab-media"
     assert options["endpoint_url"] == "http://minio:9000"
@@ -273,6 +273,7 @@ def test_media_storage_s3_takes_django_storages_own_variables():
         ({"AWS_ACCESS_KEY_ID": "key"}, "AWS_SECRET_ACCESS_KEY"),
         ({"AWS_SECRET_ACCESS_KEY": "secret"}, "AWS_ACCESS_KEY_ID"),
         ({"AWS_QUERYSTRING_EXPIRE": "0"}, "AWS_QUERYSTRING_EXPIRE"),
+        ({"MEDIA_PUBLIC_ENDPOINT_URL": "media.example.org"}, "MEDIA_PUBLIC_ENDPOINT_URL"),
     ],
 )
 def test_media_storage_errors_name_the_variable(values, name):
