@@ -178,16 +178,15 @@ def s3_environ(endpoint: str, bucket: str, expire: int = 300) -> dict[str, str]:
 
 
 @pytest.fixture
-def s3_media(moto_server: str, settings: Any, tmp_path: Path) -> S3Media:
-    """Media in a fresh bucket (and an empty ``MEDIA_ROOT`` that must stay empty)."""
+def empty_bucket(moto_server: str) -> S3Media:
+    """A fresh bucket on the test S3 server; the settings are left as they are."""
     import boto3
 
     from studyplatform.envconfig import Environment, media_storage
 
     bucket = f"media-{uuid.uuid4().hex[:12]}"
     environ = s3_environ(moto_server, bucket)
-    entry = media_storage(Environment(environ))
-    options: dict[str, Any] = entry["OPTIONS"]  # type: ignore[assignment]
+    options: dict[str, Any] = media_storage(Environment(environ))["OPTIONS"]  # type: ignore[assignment]
     client = boto3.client(
         "s3",
         endpoint_url=moto_server,
@@ -197,7 +196,16 @@ def s3_media(moto_server: str, settings: Any, tmp_path: Path) -> S3Media:
         config=options["client_config"],
     )
     client.create_bucket(Bucket=bucket)
+    return S3Media(moto_server, bucket, client, environ)
+
+
+@pytest.fixture
+def s3_media(empty_bucket: S3Media, settings: Any, tmp_path: Path) -> S3Media:
+    """Media in a fresh bucket (and an empty ``MEDIA_ROOT`` that must stay empty)."""
+    from studyplatform.envconfig import Environment, media_storage
+
     settings.MEDIA_ROOT = tmp_path / "media-root-unused"
     settings.MEDIA_STORAGE = "s3"
+    entry = media_storage(Environment(empty_bucket.environ))
     settings.STORAGES = {**settings.STORAGES, "default": entry}  # resets default_storage
-    return S3Media(moto_server, bucket, client, environ)
+    return empty_bucket
