@@ -59,6 +59,8 @@ def test_a_participant_gets_each_image_by_a_signed_url_that_reveals_nothing(
     client = Client()
     url, _ = arrive(client, study)
     walk_to_trials(client, url)
+    policy = client.get(url)["Content-Security-Policy"]  # the browser may load them from there
+    assert f"img-src 'self' {s3_media.endpoint} data:" in policy
     seen: list[str] = []
     for src in sources(client, url):
         answer = client.get(src)
@@ -160,5 +162,6 @@ def test_signed_urls_name_the_public_endpoint_when_it_differs(study_in_bucket, s
     walk_to_trials(client, url)
     location = client.get(sources(client, url)[0])["Location"]
     assert location.startswith(f"{public}/{s3_media.bucket}/s/")
+    assert f"img-src 'self' {public} data:" in client.get(url)["Content-Security-Policy"]
     status, data, _ = fetch(location)
     assert status == 200 and data.startswith(b"\x89PNG")
