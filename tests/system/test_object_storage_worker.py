@@ -5,12 +5,14 @@ empty, that must stay empty."""
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models import Count
 from django.test import Client
 
 from explainers.core.render import DEFAULT
@@ -28,6 +30,25 @@ def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
+def some_images(sample: Path, tmp_path: Path, n: int, owner=None):  # type: ignore[no-untyped-def]
+    folder = tmp_path / f"images-{n}"
+    folder.mkdir()
+    lines = (sample / "labels.csv").read_text().splitlines()
+    (folder / "labels.csv").write_text("\n".join(lines[: n + 1]) + "\n")
+    for line in lines[1 : n + 1]:
+        shutil.copy(sample / line.split(",")[0], folder / line.split(",")[0])
+    return image_set_import(name=f"images-{n}", source=folder, owner=owner).image_set
+
+
+def worker_environment(monkeypatch, s3_media, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """A worker host's environment: the bucket, and a MEDIA_ROOT of its own, empty."""
+    worker_media = tmp_path / "worker-media"
+    worker_media.mkdir()
+    for key, value in {**s3_media.environ, "MEDIA_ROOT": str(worker_media)}.items():
+        monkeypatch.setenv(key, value)
+    return worker_media
+
+
 def test_worker_stores_every_map_in_the_bucket_and_the_web_process_serves_them(
     services, transactional_db, s3_media, settings, imagenet_sample_dir, tmp_path, monkeypatch
 ):
@@ -35,19 +56,10 @@ def test_worker_stores_every_map_in_the_bucket_and_the_web_process_serves_them(
 
     assert not celery_app.conf.task_always_eager
     web_media = Path(settings.MEDIA_ROOT)
-    worker_media = tmp_path / "worker-media"
-    worker_media.mkdir()
-    for key, value in {**s3_media.environ, "MEDIA_ROOT": str(worker_media)}.items():
-        monkeypatch.setenv(key, value)
+    worker_media = worker_environment(monkeypatch, s3_media, tmp_path)
 
-    folder = tmp_path / "three"
-    folder.mkdir()
-    lines = (imagenet_sample_dir / "labels.csv").read_text().splitlines()
-    (folder / "labels.csv").write_text("\n".join(lines[:4]) + "\n")
-    for line in lines[1:4]:
-        shutil.copy(imagenet_sample_dir / line.split(",")[0], folder / line.split(",")[0])
     owner = get_user_model().objects.create_user("lab")
-    image_set = image_set_import(name="three", source=folder, owner=owner).image_set
+    image_set = some_images(imagenet_sample_dir, tmp_path, 3, owner)
     classifier = classifier_zoo_ensure(name="efficientnet_lite0")
 
     worker = WorkerProcess(name="s3-host").start()
@@ -90,3 +102,40 @@ def test_worker_stores_every_map_in_the_bucket_and_the_web_process_serves_them(
         drawn = client.get(f"/files/maps/{saliency_map.uid}/overlay?preset=mask")  # from raw
         assert drawn.status_code == 200 and drawn.content.startswith(b"\x89PNG")
     assert not files_under(web_media)
+
+
+def test_a_worker_killed_mid_job_then_another_gives_every_map_in_the_bucket_exactly_once(
+    services, transactional_db, s3_media, settings, imagenet_sample_dir, tmp_path, monkeypatch
+):
+    web_media = Path(settings.MEDIA_ROOT)
+    worker_media = worker_environment(monkeypatch, s3_media, tmp_path)
+    image_set = some_images(imagenet_sample_dir, tmp_path, 4)
+    classifier = classifier_zoo_ensure(name="efficientnet_lite0")
+    first = WorkerProcess(name="s3-doomed").start()
+    job = precompute_job_create(
+        classifier=classifier, image_set=image_set, methods=["gradcam", "gradient"], batch_size=1
+    )
+    deadline = time.monotonic() + 240
+    while job.completed < 2:
+        assert time.monotonic() < deadline, first.log()
+        time.sleep(0.3)
+        job.refresh_from_db()
+    first.kill(signal.SIGKILL)
+    job.refresh_from_db()
+    assert not job.is_finished, "the job finished before the kill: make it longer"
+    second = WorkerProcess(name="s3-rescuer").start()
+    try:
+        deadline = time.monotonic() + 300
+        while not job.is_finished:
+            assert time.monotonic() < deadline, second.log()
+            time.sleep(0.5)
+            job.refresh_from_db()
+    finally:
+        second.stop()
+    assert job.state == PrecomputeJob.State.DONE, job.errors
+    assert (job.completed, job.failed, job.total) == (8, 0, 8)
+    per_key = SaliencyMap.objects.values("image", "method", "target_class").annotate(n=Count("id"))
+    assert {row["n"] for row in per_key} == {1} and SaliencyMap.objects.count() == 8
+    raw = {key for key in s3_media.list_keys() if key.startswith("maps/raw/")}
+    assert raw == {m.raw.name for m in SaliencyMap.objects.all()}  # no orphan of the killed run
+    assert not files_under(worker_media) and not files_under(web_media)
