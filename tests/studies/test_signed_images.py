@@ -165,3 +165,38 @@ def test_signed_urls_name_the_public_endpoint_when_it_differs(study_in_bucket, s
     assert f"img-src 'self' {public} data:" in client.get(url)["Content-Security-Policy"]
     status, data, _ = fetch(location)
     assert status == 200 and data.startswith(b"\x89PNG")
+
+
+def test_a_participant_completes_the_study_and_its_analysis_lands_in_the_bucket(
+    study_in_bucket, s3_media, media_root, researcher
+):
+    from studies.bots import ResponseModel, simulate
+    from studies.models import AnalysisRun
+
+    from .helpers import submit
+
+    study, _ = study_in_bucket
+    client = Client()
+    url, _ = arrive(client, study)
+    participant = walk_to_trials(client, url)
+    while participant.page in ("practice", "trials"):  # every image of every trial, fetched
+        for src in sources(client, url):
+            assert fetch(client.get(src)["Location"])[0] == 200
+        assert submit(client, participant).status_code == 201
+        participant.refresh_from_db()
+    for _ in range(6):  # the pages after the trials (debrief…), as the participant posts them
+        if participant.page == "complete":
+            break
+        client.post(url, {"page": participant.page})
+        participant.refresh_from_db()
+    assert participant.page == "complete"
+    simulate(study, n=5, seed=4, model=ResponseModel(effects={"gradcam": 1.0}))
+
+    owner = Client()
+    owner.force_login(researcher)
+    assert owner.get(f"/studies/{study.uid}/results/").status_code == 200
+    run = AnalysisRun.objects.get(study=study)
+    assert run.state == "done", run.error
+    keys = s3_media.list_keys()
+    assert f"{run.folder}/results.csv" in keys and f"{run.folder}/report.html" in keys
+    assert not stored_files(media_root)
