@@ -16,7 +16,13 @@ from uuid import UUID
 
 from django.core.files.storage import default_storage
 from django.db.models import Count, QuerySet
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
 from django.utils.cache import get_conditional_response
 from django.utils.http import quote_etag
@@ -39,6 +45,7 @@ from explainers.selectors import (
     jobs_visible_to,
     maps_visible_to,
 )
+from explainers.services import map_storage
 from explainers.services.classifiers import ClassifierError, classifier_upload
 from explainers.services.image_sets import image_set_import
 from explainers.services.image_sources import SourceError
@@ -222,7 +229,15 @@ class _AnyAccept(BaseContentNegotiation):
 
 def _file_response(request: Request, name: str, etag: str, download: str) -> HttpResponseBase:
     """Stream ``name`` from the storage with caching headers; 304 when the client has it."""
-    if not name or not default_storage.exists(name):
+    if not name:
+        raise Http404("the file is missing from the storage")
+    download_name = download + PurePosixPath(name).suffix
+    signed = map_storage.signed_url(name, filename=download_name, cache_control=FILE_CACHE_CONTROL)
+    if signed is not None:  # object storage: the bucket serves it, the caller was checked
+        redirect_to = HttpResponseRedirect(signed)
+        redirect_to["Cache-Control"] = "private, no-store"  # the signed URL expires
+        return redirect_to
+    if not default_storage.exists(name):
         raise Http404("the file is missing from the storage")
     headers = {"ETag": quote_etag(etag), "Cache-Control": FILE_CACHE_CONTROL}
     response: HttpResponseBase | None = get_conditional_response(request, etag=headers["ETag"])
@@ -230,7 +245,7 @@ def _file_response(request: Request, name: str, etag: str, download: str) -> Htt
         response = FileResponse(  # named after the row: the stored name stays on the server
             default_storage.open(name, "rb"),
             content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-            filename=download + PurePosixPath(name).suffix,
+            filename=download_name,
         )
     for header, value in headers.items():
         response[header] = value

@@ -91,7 +91,43 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("CELERY_TASK_TIME_LIMIT", "3600", "Hard time limit of a task, in seconds."),
     Variable("CELERY_TASK_SOFT_TIME_LIMIT", "3300", "Soft time limit of a task, in seconds."),
-    Variable("MEDIA_ROOT", "var/media", "Where uploaded and computed files are stored."),
+    Variable(
+        "MEDIA_ROOT",
+        "var/media",
+        "Where uploaded and computed files are stored with MEDIA_STORAGE=filesystem.",
+    ),
+    Variable(
+        "MEDIA_STORAGE",
+        "filesystem",
+        "Where files live: filesystem (MEDIA_ROOT, one host) or s3 (an S3-compatible bucket: "
+        "AWS S3, MinIO, Ceph RGW, Garage; needed when workers and web run on different hosts).",
+    ),
+    Variable("AWS_STORAGE_BUCKET_NAME", "", "The bucket of MEDIA_STORAGE=s3 (required with s3)."),
+    Variable(
+        "AWS_S3_ENDPOINT_URL",
+        "",
+        "The S3 endpoint (http(s)://host:port) of MinIO, Ceph, Garage…; empty: AWS itself.",
+    ),
+    Variable(
+        "AWS_ACCESS_KEY_ID",
+        "",
+        "Access key of the bucket; empty (with the secret empty too): boto3's default "
+        "credentials (instance role, ~/.aws).",
+    ),
+    Variable("AWS_SECRET_ACCESS_KEY", "", "Secret key that goes with AWS_ACCESS_KEY_ID."),
+    Variable(
+        "MEDIA_PUBLIC_ENDPOINT_URL",
+        "",
+        "The S3 endpoint as participants' browsers reach it, when it differs from "
+        "AWS_S3_ENDPOINT_URL (http://minio:9000 inside compose, https://media.example.org "
+        "outside): signed URLs name it. Empty: AWS_S3_ENDPOINT_URL.",
+    ),
+    Variable("AWS_S3_REGION_NAME", "us-east-1", "Region of the bucket."),
+    Variable(
+        "AWS_QUERYSTRING_EXPIRE",
+        "300",
+        "Lifetime in seconds of the signed URLs that serve files from the bucket.",
+    ),
     Variable("STATIC_ROOT", "var/static", "Where collectstatic gathers static files."),
     Variable(
         "EXPLAINERS_DEVICE",
@@ -295,6 +331,78 @@ def parse_database_url(url: str, base: Path) -> dict[str, object]:
         f"DATABASE_URL is malformed or has an unsupported scheme {scheme!r}: use "
         "sqlite:///path/to/db.sqlite3 or postgres://user:password@host:5432/dbname"
     )
+
+
+MEDIA_STORAGES = ("filesystem", "s3")
+
+
+def media_storage(env: Environment) -> dict[str, object]:
+    """``STORAGES['default']`` for ``MEDIA_STORAGE``: the file system or django-storages' S3.
+
+    The S3 options are django-storages' own (its variable names too). Files are never
+    overwritten by a same-named upload (as on the file system), never public (no ACL: every
+    URL is signed and short-lived), and addressed by path when an endpoint is given, which every
+    S3-compatible server understands.
+    """
+    kind = env.string("MEDIA_STORAGE").strip().lower()
+    if kind not in MEDIA_STORAGES:
+        raise ConfigurationError(f"MEDIA_STORAGE must be filesystem or s3, got {kind!r}")
+    if kind == "filesystem":
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    bucket = env.string("AWS_STORAGE_BUCKET_NAME").strip()
+    if not bucket:
+        raise ConfigurationError(
+            "AWS_STORAGE_BUCKET_NAME is not set: MEDIA_STORAGE=s3 needs the bucket's name"
+        )
+    endpoint = _endpoint(env, "AWS_S3_ENDPOINT_URL")
+    public = _endpoint(env, "MEDIA_PUBLIC_ENDPOINT_URL")
+    access = env.string("AWS_ACCESS_KEY_ID").strip()
+    secret = env.string("AWS_SECRET_ACCESS_KEY").strip()
+    if bool(access) != bool(secret):
+        missing = "AWS_SECRET_ACCESS_KEY" if access else "AWS_ACCESS_KEY_ID"
+        raise ConfigurationError(
+            f"{missing} is not set: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together "
+            "(or leave both empty for boto3's default credentials)"
+        )
+    options: dict[str, object] = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint or None,
+        "access_key": access or None,
+        "secret_key": secret or None,
+        "region_name": env.string("AWS_S3_REGION_NAME").strip() or None,
+        "querystring_auth": True,
+        "querystring_expire": env.integer("AWS_QUERYSTRING_EXPIRE", minimum=1),
+        "file_overwrite": False,
+        "default_acl": None,
+    }
+    from botocore.config import Config
+
+    # Checksums only where S3 requires them: MinIO, Ceph, Garage and moto versions in the field
+    # refuse or mishandle botocore's newer default (CRC32 trailers on every upload).
+    options["client_config"] = Config(
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path" if endpoint else "auto"},
+        signature_version="s3v4",
+        connect_timeout=5,
+        read_timeout=30,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    options["public_endpoint_url"] = public or None
+    return {"BACKEND": "studyplatform.storage.MediaStorage", "OPTIONS": options}
+
+
+def _endpoint(env: Environment, name: str) -> str:
+    endpoint = env.string(name).strip()
+    if endpoint:
+        parts = urlsplit(endpoint)
+        try:
+            _ = parts.port
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"{name} must look like http(s)://host:port, got {endpoint!r}")
+    return endpoint
 
 
 @dataclass(frozen=True)

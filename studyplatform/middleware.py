@@ -4,11 +4,14 @@ and a guard against NUL characters, which PostgreSQL cannot store in text."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import unquote_to_bytes
+from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-# Pages load scripts, styles and images from this site only. Swagger UI (the API docs) needs
+# Pages load scripts, styles and images from this site only (images also from the bucket's
+# endpoint with object storage: signed URLs point there). Swagger UI (the API docs) needs
 # inline scripts and is exempt from script-src.
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
@@ -19,6 +22,22 @@ CSP_DOCS = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 
+def image_origins() -> list[str]:
+    """The origins the browser loads media from besides this site (the Content-Security-Policy's
+    ``img-src``): with object storage, the endpoint that signed URLs name."""
+    entry: dict[str, Any] = dict(settings.STORAGES.get("default", {}))  # type: ignore[call-overload]
+    backend = str(entry.get("BACKEND", ""))
+    options: dict[str, Any] = entry.get("OPTIONS", {}) if backend.endswith("MediaStorage") else {}
+    if not options:
+        return []
+    endpoint = options.get("public_endpoint_url") or options.get("endpoint_url")
+    if endpoint:
+        parts = urlsplit(str(endpoint))
+        return [f"{parts.scheme}://{parts.netloc}"]
+    bucket, region = options.get("bucket_name"), options.get("region_name") or "us-east-1"
+    return [f"https://{bucket}.s3.amazonaws.com", f"https://{bucket}.s3.{region}.amazonaws.com"]
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -26,6 +45,9 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         policy = CSP_DOCS if request.path.startswith("/api/docs") else CSP
+        origins = image_origins()  # object storage: images come by signed URL from the bucket
+        if origins:
+            policy = policy.replace("img-src 'self'", "img-src 'self' " + " ".join(origins))
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response

@@ -14,6 +14,7 @@ from studyplatform.dbidentity import identity_of
 from studyplatform.envconfig import (
     ConfigurationError,
     load,
+    media_storage,
     parse_database_url,
     resolve_celery_urls,
     secret_key,
@@ -101,7 +102,7 @@ STATIC_ROOT = env.path("STATIC_ROOT", BASE_DIR)
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", BASE_DIR)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": media_storage(env),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -110,6 +111,7 @@ STORAGES = {
         )
     },
 }
+MEDIA_STORAGE = env.string("MEDIA_STORAGE").strip().lower()
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

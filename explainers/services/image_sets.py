@@ -21,6 +21,7 @@ from PIL import ImageOps
 
 from explainers.core.labels import class_lookup, true_class, unmatched
 from explainers.models import Classifier, Image, ImageSet
+from explainers.services import map_storage
 from explainers.services.image_sources import (
     LABEL_FILE_NAME,
     Label,
@@ -157,7 +158,8 @@ def image_set_import(
             report.duplicates.append(source_file.name)
             continue
         label = _label_for(source_file.name, labels, class_names)
-        storage_name = f"images/{valid.sha256}.{valid.extension}"
+        # shown to participants: a keyed name, not the SHA-256 anyone can compute from the image
+        storage_name = map_storage.shown_name(valid.extension, "image", valid.sha256)
         if not default_storage.exists(storage_name):
             storage_name = default_storage.save(storage_name, ContentFile(valid.data))
         try:

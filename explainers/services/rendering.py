@@ -108,14 +108,18 @@ def map_renders_create(*, map_ids: Sequence[int], presentation: Mapping[str, Any
         return 0
     rows = []
     for saliency_map, (stimulus, heat) in zip(todo, _render(todo, convention), strict=True):
-        stem = map_storage.opaque_name("render", saliency_map.uid, key)
+        shown = map_storage.SHOWN_FOLDER
         rows.append(
             MapRender(
                 saliency_map=saliency_map,
                 presentation_key=key,
                 presentation=convention.to_dict(),
-                image=map_storage.save_bytes("maps/render", "png", stimulus, f"{stem}-s"),
-                heatmap=map_storage.save_bytes("maps/render", "png", heat, f"{stem}-h"),
+                image=map_storage.save_bytes(
+                    shown, "png", stimulus, map_storage.keyed_name("render", saliency_map.uid, key)
+                ),
+                heatmap=map_storage.save_bytes(
+                    shown, "png", heat, map_storage.keyed_name("heat", saliency_map.uid, key)
+                ),
             )
         )
     before = MapRender.objects.filter(saliency_map__in=todo, presentation_key=key).count()

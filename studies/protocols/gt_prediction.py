@@ -73,7 +73,8 @@ def degraded_copy(name: str, how: str, strength: float) -> str:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return default_storage.save(
-        f"studies/derived/{uuid.uuid4().hex}.png", ContentFile(buffer.getvalue())
+        f"s/{uuid.uuid4().hex}.png",
+        ContentFile(buffer.getvalue()),  # as every shown file
     )
 
 

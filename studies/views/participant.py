@@ -12,6 +12,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
+    HttpResponseRedirect,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from explainers.services.map_storage import signed_url
 from studies import presenters, sealing
 from studies.errors import InvalidAnswer, StudyError, WrongPage
 from studies.models import Participant, Study
@@ -196,13 +198,20 @@ def _render(
 # A sealed picture's URL never serves anything else: the browser keeps it for good.
 SEALED_CACHE_CONTROL = "private, max-age=31536000, immutable"
 # Only stimuli are ever sealed; a seal naming anything else (models, raw maps) is refused.
-SEALED_FOLDERS = ("images/", "maps/render/", "maps/overlay/", "maps/heatmap/")
+# ``s/``: the keyed names of files shown to participants; the others: names of older rows.
+SEALED_FOLDERS = ("s/", "images/", "maps/render/", "maps/overlay/", "maps/heatmap/")
+IMAGE_CACHE_CONTROL = "private, max-age=86400, immutable"
 
 
 @require_GET
-def image(request: HttpRequest, code: str, token: str) -> FileResponse:
+def image(request: HttpRequest, code: str, token: str) -> HttpResponseBase:
     """A stimulus image, only for the participant whose trial shows it: by its sealed name
-    (:mod:`studies.sealing`, no query) or by an opaque token of one of their trials (one)."""
+    (:mod:`studies.sealing`, no query) or by an opaque token of one of their trials (one).
+
+    With object storage the answer is a redirect to a short-lived signed URL of the bucket (the
+    image's key, ``s/<keyed hex>``, says nothing of the trial): the web process checks, the
+    bucket serves.
+    """
     if sealing.looks_sealed(token):
         name = sealing.unseal(presenters.sealing_key(), code, token)
         if name is not None and not name.startswith(SEALED_FOLDERS):
@@ -210,11 +219,19 @@ def image(request: HttpRequest, code: str, token: str) -> FileResponse:
         cache_control = SEALED_CACHE_CONTROL
     else:
         name = asset_name(code, token)
-        cache_control = "private, max-age=86400, immutable"
-    if name is None or not default_storage.exists(name):
+        cache_control = IMAGE_CACHE_CONTROL
+    if name is None:
         raise Http404("no such image")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     extension = mimetypes.guess_extension(content_type) or ""
+    signed = signed_url(name, filename=token + extension, cache_control=cache_control)
+    if signed is not None:
+        redirect_to = HttpResponseRedirect(signed)
+        redirect_to["Cache-Control"] = "private, no-store"  # the URL expires; this view won't
+        redirect_to["Referrer-Policy"] = "no-referrer"
+        return redirect_to
+    if not default_storage.exists(name):
+        raise Http404("no such image")
     response = FileResponse(  # named after the token: the stored name stays on the server
         default_storage.open(name, "rb"), content_type=content_type, filename=token + extension
     )

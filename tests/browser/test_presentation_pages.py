@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from explainers.core.render import PRESETS
+from explainers.models import Image as ImageRow
 from explainers.models import MapRender
 from studies.models import Study, Trial
 
@@ -88,7 +89,8 @@ def test_designer_preview_and_participant_page_show_the_chosen_presentation(
             "image", flat=True
         )
     )
-    maps = {name for name in trial.assets.values() if name.startswith("maps/")}
+    photos = set(ImageRow.objects.values_list("file", flat=True))  # every shown file is s/…
+    maps = {name for name in trial.assets.values() if name not in photos}
     assert maps and maps <= signed_files  # the participant sees the signed renders
     participant_page.wait_for_function(
         "() => Array.from(document.images).every((i) => i.complete && i.naturalWidth > 0)"

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image as PILImage
 
 from explainers.models import Image, ImageSet
-from explainers.services import image_sources, image_validation
+from explainers.services import image_sources, image_validation, map_storage
 from explainers.services.image_sets import image_set_import
 from explainers.services.image_sources import SourceError
 from explainers.services.image_validation import ImageRejected, validate_image_bytes
@@ -101,10 +101,14 @@ def test_zip_import_keeps_good_files_and_reports_each_bad_one(media_root, tmp_pa
     assert "truncated" in reasons["truncated.jpg"]
     assert "decompression bomb" in reasons["bomb.png"]
     assert "larger than" in reasons["huge.bmp"]
-    # Only the two good files are stored, under opaque content-hash names.
+    # Only the two good files are stored, under names keyed by SECRET_KEY: not the content hash
+    # anyone could compute from a public image (issue 18: the name is in a signed URL).
     files = stored_files(media_root)
     assert len(files) == 2
-    assert all(f.stem == Image.objects.get(file__endswith=f.name).sha256 for f in files)
+    for f in files:
+        image = Image.objects.get(file__endswith=f.name)
+        assert image.file.name == map_storage.shown_name(f.suffix[1:], "image", image.sha256)
+        assert image.sha256 not in image.file.name
     assert sorted(Image.objects.values_list("label", flat=True)) == ["cats", "dogs"]
     assert not (tmp_path / "etc").exists()
 

@@ -23,7 +23,7 @@ from PIL import Image as PILImage
 
 from explainers.core.render import DEFAULT
 from explainers.models import Classifier, Image, ImageSet, MapRender, Prediction, SaliencyMap
-from explainers.services.map_storage import encode_raw
+from explainers.services.map_storage import encode_raw, shown_name
 
 CLASS_NAMES = ["zebra", "lighthouse", "accordion", "pelican", "volcano", "harmonica"]
 METHODS = ("gradcam", "occlusion", "integrated_gradients")
@@ -63,7 +63,9 @@ class Assets:
 
 
 def _save(folder: str, data: bytes, stem: str | None = None) -> str:
-    return default_storage.save(f"{folder}/{stem or uuid.uuid4().hex}.png", ContentFile(data))
+    """Stored as the platform stores what participants see: a keyed name under ``s/``."""
+    name = shown_name("png", folder, stem or uuid.uuid4().hex)
+    return default_storage.save(name, ContentFile(data))
 
 
 def make_assets(

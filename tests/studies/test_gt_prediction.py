@@ -119,7 +119,7 @@ def test_degraded_images_replace_the_photo_under_an_opaque_name(researcher, gt_a
     )
     stimulus = study.stimuli.first()
     derived, original = stimulus.data["image"], stimulus.data["original_image"]
-    assert derived != original and derived.startswith("studies/derived/")
+    assert derived != original and derived.startswith("s/")
     with default_storage.open(derived, "rb") as a, default_storage.open(original, "rb") as b:
         assert PILImage.open(a).size == (4, 4) and PILImage.open(b).size == (8, 8)
     simulate(study, n=1, seed=1)

@@ -53,6 +53,27 @@ def production_env(**extra: str) -> dict[str, str]:
         ({"DEBUG": "false", "SECRET_KEY": ""}, "SECRET_KEY"),
         ({"DEBUG": "true", "CELERY_BROKER_URL": "http://broker"}, "CELERY_BROKER_URL"),
         ({"DEBUG": "true", "EXPLAINERS_DEVICE": "tpu"}, "EXPLAINERS_DEVICE"),
+        ({"DEBUG": "true", "MEDIA_STORAGE": "ftp"}, "MEDIA_STORAGE"),
+        ({"DEBUG": "true", "MEDIA_STORAGE": "s3"}, "AWS_STORAGE_BUCKET_NAME"),
+        (
+            {
+                "DEBUG": "true",
+                "MEDIA_STORAGE": "s3",
+                "AWS_STORAGE_BUCKET_NAME": "media",
+                "AWS_S3_ENDPOINT_URL": "minio:9000",
+            },
+            "AWS_S3_ENDPOINT_URL",
+        ),
+        (
+            {
+                "DEBUG": "true",
+                "MEDIA_STORAGE": "s3",
+                "AWS_STORAGE_BUCKET_NAME": "media",
+                "AWS_ACCESS_KEY_ID": "studyplatform",
+                "AWS_SECRET_ACCESS_KEY": "",
+            },
+            "AWS_SECRET_ACCESS_KEY",
+        ),
     ],
 )
 def test_bad_configuration_is_one_clear_line(variables, name):

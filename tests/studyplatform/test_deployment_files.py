@@ -15,7 +15,7 @@ import yaml
 from django.conf import settings
 from django.core.management import get_commands
 
-from studyplatform.envconfig import VARIABLE_NAMES
+from studyplatform.envconfig import VARIABLE_NAMES, Environment, media_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("web", "worker", "worker-gpu")
@@ -35,7 +35,15 @@ def command_words(service):
 
 
 def test_services_and_volumes(compose):
-    assert set(compose["services"]) == {"postgres", "redis", "web", "worker", "worker-gpu"}
+    assert set(compose["services"]) == {
+        "postgres",
+        "redis",
+        "minio",
+        "minio-bucket",
+        "web",
+        "worker",
+        "worker-gpu",
+    }
     assert {"pgdata", "media"} <= set(compose["volumes"])
     assert "pgdata:/var/lib/postgresql/data" in compose["services"]["postgres"]["volumes"]
     for name in APP_SERVICES:
@@ -192,3 +200,109 @@ def test_every_gunicorn_command_preloads_the_application():
     for where, arguments in commands.items():
         parsed = Config().parser().parse_args(arguments)
         assert parsed.preload_app, f"{where}: gunicorn without --preload"
+
+
+# --- object storage: MinIO in the main file, a GPU worker on a host of its own ------------------
+
+_SUBSTITUTION = re.compile(r"\$\{([A-Z0-9_]+)(?::?([-?]))?([^}]*)\}")
+
+
+def resolve(value: str, given: dict[str, str]) -> str:
+    """Compose's ``${NAME:-default}`` / ``${NAME:?message}`` with the variables in ``given``."""
+
+    def one(match: re.Match[str]) -> str:
+        name, kind, rest = match.groups()
+        if name in given:
+            return given[name]
+        assert kind != "?", f"{name} is required: {rest}"
+        return rest if kind == "-" else ""
+
+    return _SUBSTITUTION.sub(one, value)
+
+
+@pytest.fixture(scope="module")
+def gpu_worker_compose():
+    return yaml.safe_load((ROOT / "docker-compose.gpu-worker.yml").read_text())
+
+
+def test_minio_runs_in_the_s3_profile_and_its_bucket_is_made_at_start(compose):
+    services = compose["services"]
+    for name in ("minio", "minio-bucket"):
+        assert services[name]["profiles"] == ["s3"], name
+    assert "miniodata:/data" in services["minio"]["volumes"] and "miniodata" in compose["volumes"]
+    assert services["minio"]["healthcheck"]["test"]
+    making = services["minio-bucket"]
+    assert making["depends_on"]["minio"]["condition"] == "service_healthy"
+    script = making["entrypoint"][2]
+    assert 'mc mb --ignore-existing "store/$$BUCKET"' in script
+    assert "mc anonymous set none" in script  # the bucket is private: every URL is signed
+    app = compose["services"]["web"]["environment"]
+    assert making["environment"]["BUCKET"] == app["AWS_STORAGE_BUCKET_NAME"]
+    assert making["environment"]["STORE_USER"] == app["AWS_ACCESS_KEY_ID"]
+    assert making["environment"]["STORE_PASSWORD"] == app["AWS_SECRET_ACCESS_KEY"]
+    assert services["minio"]["environment"]["MINIO_ROOT_USER"] == app["AWS_ACCESS_KEY_ID"]
+
+
+def test_the_app_services_reach_minio_when_the_s3_profile_is_on(compose):
+    given = {
+        "SECRET_KEY": "k" * 50,
+        "MEDIA_STORAGE": "s3",
+        "AWS_SECRET_ACCESS_KEY": "from-the-env-file",
+    }
+    for name in APP_SERVICES:
+        environment = compose["services"][name]["environment"]
+        resolved = {key: resolve(str(value), given) for key, value in environment.items()}
+        options = media_storage(Environment(resolved))["OPTIONS"]
+        assert options["endpoint_url"] == "http://minio:9000", name  # the minio service
+        assert options["bucket_name"] == "studyplatform-media"
+        assert options["secret_key"] == "from-the-env-file"
+    filesystem = {
+        key: resolve(str(v), {"SECRET_KEY": "k" * 50})
+        for key, v in compose["services"]["web"]["environment"].items()
+    }
+    assert media_storage(Environment(filesystem))["BACKEND"].endswith("FileSystemStorage")
+
+
+def test_the_gpu_worker_file_runs_only_a_gpu_worker_on_the_shared_services(gpu_worker_compose):
+    assert set(gpu_worker_compose["services"]) == {"worker-gpu"}
+    service = gpu_worker_compose["services"]["worker-gpu"]
+    environment = service["environment"]
+    assert set(environment) <= VARIABLE_NAMES, set(environment) - VARIABLE_NAMES
+    assert environment["MEDIA_STORAGE"] == "s3" and environment["DEBUG"] == "false"
+    assert "volumes" not in service and "ports" not in service  # no shared disk, nothing served
+    for required in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "AWS_S3_ENDPOINT_URL"):
+        assert ":?" in environment[required], f"{required} must be given on the GPU host"
+    given = {
+        "SECRET_KEY": "k" * 50,
+        "DATABASE_URL": "postgres://user:password@web-host:5432/studyplatform",
+        "REDIS_URL": "redis://web-host:6379/0",
+        "AWS_S3_ENDPOINT_URL": "http://web-host:9000",
+        "AWS_ACCESS_KEY_ID": "studyplatform",
+        "AWS_SECRET_ACCESS_KEY": "from-the-env-file",
+    }
+    resolved = {key: resolve(str(value), given) for key, value in environment.items()}
+    options = media_storage(Environment(resolved))["OPTIONS"]
+    assert options["endpoint_url"] == "http://web-host:9000"
+    words = command_words(service)
+    assert words[:4] == ["python", "manage.py", "check_services", "--wait"]
+    assert "check_services" in get_commands()
+    celery = words[words.index("exec") + 1 :]
+    assert celery[:4] == ["celery", "-A", "studyplatform", "worker"]
+    assert celery[celery.index("-Q") + 1] == "gpu"
+    assert celery[celery.index("--concurrency") + 1] == "1"
+    devices = service["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+
+
+def test_readme_deployment_explains_two_hosts_and_the_backups():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Deployment", 1)[1].split("\n## ", 1)[0]
+    for needed in (
+        "--profile s3",
+        "MEDIA_STORAGE=s3",
+        "docker-compose.gpu-worker.yml",
+        "pg_dump",
+        "mc mirror",
+        "copy_media",
+    ):
+        assert needed in section, needed

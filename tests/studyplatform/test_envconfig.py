@@ -11,6 +11,7 @@ from studyplatform.envconfig import (
     ConfigurationError,
     Environment,
     database_error_line,
+    media_storage,
     parse_database_url,
     read_dotenv,
     redact_url,
@@ -227,3 +228,57 @@ def test_the_filesystem_broker_has_a_folder_per_database(tmp_path):
     assert (
         resolve_celery_urls(explicit, tmp_path, one).filesystem_folder == tmp_path / "celery" / one
     )
+
+
+def test_media_storage_is_the_file_system_by_default():
+    assert media_storage(Environment({})) == {
+        "BACKEND": "django.core.files.storage.FileSystemStorage"
+    }
+
+
+def test_media_storage_s3_takes_django_storages_own_variables():
+    entry = media_storage(
+        Environment(
+            {
+                "MEDIA_STORAGE": "S3",
+                "AWS_STORAGE_BUCKET_NAME": "lab-media",
+                "AWS_S3_ENDPOINT_URL": "http://minio:9000",
+                "AWS_ACCESS_KEY_ID": "key",
+                "AWS_SECRET_ACCESS_KEY": "secret",
+                "AWS_S3_REGION_NAME": "eu-west-1",
+                "AWS_QUERYSTRING_EXPIRE": "60",
+            }
+        )
+    )
+    assert entry["BACKEND"] == "studyplatform.storage.MediaStorage"  # django-storages' S3
+    options = entry["OPTIONS"]
+    assert options["bucket_name"] == "lab-media"
+    assert options["endpoint_url"] == "http://minio:9000"
+    assert (options["access_key"], options["secret_key"]) == ("key", "secret")
+    assert options["region_name"] == "eu-west-1"
+    assert options["querystring_auth"] is True and options["querystring_expire"] == 60
+    assert options["default_acl"] is None and options["file_overwrite"] is False
+    config = options["client_config"]
+    assert config.request_checksum_calculation == "when_required"
+    assert config.s3 == {"addressing_style": "path"}
+
+
+@pytest.mark.parametrize(
+    ("values", "name"),
+    [
+        ({"MEDIA_STORAGE": "nfs"}, "MEDIA_STORAGE"),
+        ({"MEDIA_STORAGE": "s3"}, "AWS_STORAGE_BUCKET_NAME"),
+        ({"AWS_S3_ENDPOINT_URL": "ftp://minio"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_S3_ENDPOINT_URL": "http://minio:port"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_ACCESS_KEY_ID": "key"}, "AWS_SECRET_ACCESS_KEY"),
+        ({"AWS_SECRET_ACCESS_KEY": "secret"}, "AWS_ACCESS_KEY_ID"),
+        ({"AWS_QUERYSTRING_EXPIRE": "0"}, "AWS_QUERYSTRING_EXPIRE"),
+        ({"MEDIA_PUBLIC_ENDPOINT_URL": "media.example.org"}, "MEDIA_PUBLIC_ENDPOINT_URL"),
+    ],
+)
+def test_media_storage_errors_name_the_variable(values, name):
+    environ = {"MEDIA_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "media", **values}
+    if values.get("MEDIA_STORAGE") == "s3":
+        environ["AWS_STORAGE_BUCKET_NAME"] = ""
+    with pytest.raises(ConfigurationError, match=name):
+        media_storage(Environment(environ))

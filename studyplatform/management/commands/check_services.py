@@ -1,4 +1,5 @@
-"""``manage.py check_services [--wait SECONDS]``: are the database and the broker reachable?"""
+"""``manage.py check_services [--wait SECONDS]``: are the database, the broker and the media
+storage reachable?"""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from studyplatform.health import check_all
 
 
 class Command(BaseCommand):
-    help = "Check that the database and the Celery broker are reachable (waits up to --wait s)."
+    help = (
+        "Check that the database, the Celery broker and the media storage (MEDIA_ROOT or the "
+        "bucket) are reachable (waits up to --wait s)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--wait", type=float, default=0.0, help="seconds to keep trying")
@@ -25,4 +29,4 @@ class Command(BaseCommand):
             time.sleep(1.0)
         if failures:
             raise CommandError("; ".join(status.detail for status in failures))
-        self.stdout.write("database and broker reachable")
+        self.stdout.write("database, broker and storage reachable")
