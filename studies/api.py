@@ -22,7 +22,7 @@ from studies.configschema import ConfigError
 from studies.errors import StudyError
 from studies.export import StudyExport
 from studies.models import Participant, Study
-from studies.protocols import get_protocol, protocols
+from studies.protocols import protocols
 from studies.recruitment import parse_arrival
 from studies.selectors import can_edit, current_trial, monitor
 from studies.services.analysis import analysis_request, run_files
@@ -51,7 +51,7 @@ from studies.services.studies import (
 )
 from studies.services.withdrawal import participant_find, participant_withdraw
 from studies.spec import spec_parse, study_spec
-from studies.stimuli import check_stimuli
+from studies.stimuli import check_study_stimuli
 from studies.views.trial import next_trial
 
 
@@ -200,13 +200,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def stimuli(self, request: Request, uid: str) -> Response:
         """Whether everything the design needs is precomputed, and what is missing."""
         study = self.get_object()
-        check = check_stimuli(
-            classifier=study.classifier,
-            image_set=study.image_set,
-            selection=study.stimuli_selection,
-            protocol=get_protocol(study.protocol),
-            config=study.configuration,
-        )
+        check = check_study_stimuli(study)
         return Response({"ok": check.ok, "n_items": len(check.items), "messages": check.messages()})
 
     @extend_schema(request=None, responses={201: s.StudyJobOut})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explainers import core
 from explainers.models import Classifier, Image, ImageSet, Prediction, SaliencyMap
@@ -19,6 +19,9 @@ from explainers.services.image_sets import true_classes
 from studies.configschema import ConfigError, Option, Schema
 from studies.presentations import study_presentations, validate_presentations
 from studies.protocols.base import Protocol, StimulusItem
+
+if TYPE_CHECKING:
+    from studies.models import Study
 
 IMAGE_CHOICES = ("all", "misclassified", "correct")
 
@@ -159,6 +162,20 @@ def _true_label(classifier: Classifier, image: Image, index: int | None) -> str 
     if index is not None and 0 <= index < len(names):
         return str(names[index])
     return image.label or _class_name(classifier, index)
+
+
+def check_study_stimuli(study: Study) -> StimuliCheck:
+    """:func:`check_stimuli` of a study's own classifier, image set, selection, protocol and
+    configuration."""
+    from studies.protocols import get_protocol
+
+    return check_stimuli(
+        classifier=study.classifier,
+        image_set=study.image_set,
+        selection=study.stimuli_selection,
+        protocol=get_protocol(study.protocol),
+        config=study.configuration,
+    )
 
 
 def check_stimuli(

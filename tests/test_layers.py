@@ -15,25 +15,30 @@ PURE_PACKAGES = ("explainers/core", "analysis")
 FORBIDDEN = ("django", "rest_framework", "celery", "studies", "studyplatform", "explainers.models")
 
 
-@pytest.mark.parametrize("package", PURE_PACKAGES)
-def test_pure_package_source_imports_no_django(package):
-    folder = ROOT / package
-    assert folder.is_dir(), f"{package} is missing"
-    offenders = []
+def _imports_of(folder: Path, packages: tuple[str, ...]) -> list[str]:
+    """``file: module`` for every absolute import under ``folder`` of one of ``packages`` (or
+    a module inside one), function-level imports included."""
+    found = []
     for path in folder.rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
-            offenders += [
+            found += [
                 f"{path.relative_to(ROOT)}: {name}"
                 for name in names
-                if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+                if any(name == p or name.startswith(p + ".") for p in packages)
             ]
-    assert not offenders, offenders
+    return found
+
+
+@pytest.mark.parametrize("package", PURE_PACKAGES)
+def test_pure_package_source_imports_no_django(package):
+    folder = ROOT / package
+    assert folder.is_dir(), f"{package} is missing"
+    assert not (offenders := _imports_of(folder, FORBIDDEN)), offenders
 
 
 @pytest.mark.parametrize("module", ["explainers.core", "analysis"])
@@ -161,18 +166,4 @@ def test_each_step_imports_first_in_a_fresh_interpreter(module):
 def test_explainers_never_imports_studies():
     """Data flows one way: studies depends on explainers. Explainers reports through signals
     (explainers.signals) that studies listens to, never by importing it."""
-    offenders = []
-    for path in (ROOT / "explainers").rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            offenders += [
-                f"{path.relative_to(ROOT)}: {name}"
-                for name in names
-                if name == "studies" or name.startswith("studies.")
-            ]
-    assert not offenders, offenders
+    assert not (offenders := _imports_of(ROOT / "explainers", ("studies",))), offenders

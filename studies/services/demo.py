@@ -24,14 +24,14 @@ from explainers.models import Classifier, ImageSet, PrecomputeJob, SaliencyMap
 from studies.configschema import ConfigError
 from studies.errors import StudyError
 from studies.models import Study
-from studies.protocols import get_protocol, protocols
+from studies.protocols import protocols
 from studies.services.studies import (
     design_validate,
     study_create,
     study_renders_make,
     study_transition,
 )
-from studies.stimuli import check_stimuli
+from studies.stimuli import check_study_stimuli
 
 logger = logging.getLogger(__name__)
 
@@ -213,13 +213,7 @@ def demo_studies_draft(*, owner: Any) -> dict[str, str]:
 
 
 def _maps_ready(study: Study) -> bool:
-    check = check_stimuli(
-        classifier=study.classifier,
-        image_set=study.image_set,
-        selection=study.stimuli_selection,
-        protocol=get_protocol(study.protocol),
-        config=study.configuration,
-    )
+    check = check_study_stimuli(study)
     return not check.missing_maps and not check.missing_predictions
 
 

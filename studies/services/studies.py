@@ -17,7 +17,7 @@ from studies.models import Collaborator, Condition, Participant, Response, Stimu
 from studies.protocols import ConditionSpec, Protocol, get_protocol
 from studies.selectors import precompute_job_in_progress
 from studies.services.events import event_log
-from studies.stimuli import check_stimuli, validate_selection
+from studies.stimuli import check_study_stimuli, validate_selection
 
 
 @dataclass(frozen=True)
@@ -228,13 +228,7 @@ def study_stimuli_freeze(*, study: Study, actor: Any = None) -> int:
     if study.stimuli_frozen_at is not None and study.stimuli.exists():
         return study.stimuli.count()
     plugin = get_protocol(study.protocol)
-    check = check_stimuli(
-        classifier=study.classifier,
-        image_set=study.image_set,
-        selection=study.stimuli_selection,
-        protocol=plugin,
-        config=study.configuration,
-    )
+    check = check_study_stimuli(study)
     if not check.ok:
         raise StimuliMissing("; ".join(check.messages()))
     Stimulus.objects.bulk_create(
@@ -376,14 +370,7 @@ def study_precompute_missing(*, study: Study, actor: Any) -> PrecomputeJob:
     progress that computes them all is returned instead of a second one."""
     from explainers.services.precompute import JobError, precompute_job_create
 
-    plugin = get_protocol(study.protocol)
-    check = check_stimuli(
-        classifier=study.classifier,
-        image_set=study.image_set,
-        selection=study.stimuli_selection,
-        protocol=plugin,
-        config=study.configuration,
-    )
+    check = check_study_stimuli(study)
     if not check.missing_maps and not check.missing_predictions:
         if check.n_renders_missing:
             study_renders_request(study=study)
@@ -424,13 +411,7 @@ def _renders_missing(study: Study) -> list[tuple[Any, list[int]]]:
     """``(presentation, map ids)`` of the study's stimuli that have no render yet."""
     if study.stimuli_frozen_at is not None:
         return []
-    check = check_stimuli(
-        classifier=study.classifier,
-        image_set=study.image_set,
-        selection=study.stimuli_selection,
-        protocol=get_protocol(study.protocol),
-        config=study.configuration,
-    )
+    check = check_study_stimuli(study)
     entries = dict(presentations.study_presentations(study.stimuli_selection))
     return [(entries[name], ids) for name, ids in check.renders_missing.items() if ids]
 

@@ -51,7 +51,7 @@ from studies.services.studies import (
 )
 from studies.services.withdrawal import parse_number, participant_find, participant_withdraw
 from studies.spec import spec_parse, study_spec
-from studies.stimuli import check_stimuli
+from studies.stimuli import check_study_stimuli
 
 
 @login_required
@@ -197,13 +197,7 @@ PROLIFIC_QUERY = (
 def study_detail(request: HttpRequest, uid: str) -> HttpResponse:
     study = study_for(request.user, uid)
     plugin = get_protocol(study.protocol)
-    check = check_stimuli(
-        classifier=study.classifier,
-        image_set=study.image_set,
-        selection=study.stimuli_selection,
-        protocol=plugin,
-        config=study.configuration,
-    )
+    check = check_study_stimuli(study)
     job = (
         precompute_job_in_progress(
             study=study,
